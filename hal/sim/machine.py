@@ -1,0 +1,381 @@
+"""Fake `machine` buses for the virtual board: the subset of the MicroPython API our drivers use.
+
+board/sim.py builds these exactly where board/esp32_devkit.py builds `machine.SPI` etc., and
+wires chip models behind them. Drivers cannot tell the difference: they see the same method
+names, the same argument conventions and the same errors (OSError(ENODEV) for an absent I2C
+device, bytes of 0xFF from an unselected SPI bus).
+
+Device model protocols (implemented in the other hal/sim modules):
+
+SPI device (selected by its chip-select Pin going low):
+    spi_modes      tuple of accepted (polarity, phase) pairs
+    spi_max_hz     highest SCLK the part accepts
+    spi_begin()    CS fell: a new frame starts
+    spi_byte(b)    one byte clocked in, returns the byte clocked out (full duplex)
+    spi_end()      CS rose: the frame ends (writes commit, aborted frames are discarded)
+
+I2C device (addressed by 7-bit address):
+    i2c_write(data)   a write transaction (first byte is usually the register pointer)
+    i2c_read(n)       a read transaction, returns n bytes
+    A bus clock above the device's `i2c_max_hz` returns OSError(EIO).
+
+All of this runs under the MicroPython unix port as well as CPython.
+"""
+
+try:
+    import errno
+
+    _ENODEV = errno.ENODEV
+    _EIO = errno.EIO
+    _ETIMEDOUT = errno.ETIMEDOUT
+except (ImportError, AttributeError):  # pragma: no cover
+    _ENODEV, _EIO, _ETIMEDOUT = 19, 5, 110
+
+
+class Pin:
+    """A GPIO. Outputs notify watchers (models); inputs are driven by models via `drive()`."""
+
+    IN = 0
+    OUT = 1
+    OPEN_DRAIN = 2
+    PULL_UP = 1
+    PULL_DOWN = 2
+    IRQ_FALLING = 1
+    IRQ_RISING = 2
+
+    def __init__(self, id, mode=-1, pull=-1, value=None):
+        self.id = id
+        self._mode = mode
+        self._level = 1 if pull == Pin.PULL_UP else 0
+        self._watchers = []
+        self._handler = None
+        self._trigger = 0
+        self.irq_count = 0
+        if value is not None:
+            self._level = 1 if value else 0
+
+    def init(self, mode=-1, pull=-1, value=None):
+        if mode != -1:
+            self._mode = mode
+        if value is not None:
+            self.value(value)
+
+    def value(self, v=None):
+        if v is None:
+            return self._level
+        level = 1 if v else 0
+        if level != self._level:
+            self._level = level
+            for w in self._watchers:
+                w(level)
+        return None
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def irq(self, handler=None, trigger=3, hard=False):
+        self._handler = handler
+        self._trigger = trigger
+        return self
+
+    # ---- sim side -------------------------------------------------------------------
+    def watch(self, callback):
+        """Model hook: callback(level) whenever the firmware changes this output."""
+        self._watchers.append(callback)
+
+    def drive(self, level):
+        """Model hook: set an input level; fires the IRQ handler on a matching edge."""
+        level = 1 if level else 0
+        if level == self._level:
+            return
+        self._level = level
+        edge = Pin.IRQ_RISING if level else Pin.IRQ_FALLING
+        if self._handler is not None and (self._trigger & edge):
+            self.irq_count += 1
+            self._handler(self)
+
+
+class SPI:
+    """SPI controller routing each frame to the device whose CS pin is low."""
+
+    MSB = 0
+    LSB = 1
+
+    def __init__(self, id, baudrate=1_000_000, polarity=0, phase=0, bits=8, firstbit=0, **pins):
+        self.id = id
+        self._devices = []  # (cs_pin, model)
+        self.bytes_transferred = 0
+        self.init(baudrate=baudrate, polarity=polarity, phase=phase, bits=bits, firstbit=firstbit)
+
+    def init(self, baudrate=1_000_000, polarity=0, phase=0, bits=8, firstbit=0, **pins):
+        if bits != 8 or firstbit != SPI.MSB:
+            raise ValueError("sim SPI supports 8-bit MSB-first only")
+        self.baudrate = baudrate
+        self.polarity = polarity
+        self.phase = phase
+
+    def deinit(self):
+        pass
+
+    # ---- sim wiring -----------------------------------------------------------------
+    def attach(self, cs_pin, model):
+        """Wire `model` to this bus behind `cs_pin` (active low)."""
+        self._devices.append((cs_pin, model))
+
+        def on_cs(level, model=model):
+            if level == 0:
+                model.spi_begin()
+            else:
+                model.spi_end()
+
+        cs_pin.watch(on_cs)
+
+    def _selected(self):
+        chosen = None
+        for cs, model in self._devices:
+            if cs.value() == 0:
+                if chosen is not None:
+                    return None  # bus contention: two devices selected, nobody answers cleanly
+                chosen = model
+        if chosen is None:
+            return None
+        if (self.polarity, self.phase) not in chosen.spi_modes:
+            return None  # wrong clock mode: the device sees garbage and drives nothing
+        if self.baudrate > chosen.spi_max_hz:
+            return None
+        return chosen
+
+    def _xfer(self, out_byte, model):
+        self.bytes_transferred += 1
+        if model is None:
+            return 0xFF
+        return model.spi_byte(out_byte) & 0xFF
+
+    # ---- machine.SPI API --------------------------------------------------------------
+    def write(self, buf):
+        model = self._selected()
+        for b in buf:
+            self._xfer(b, model)
+
+    def read(self, nbytes, write=0x00):
+        buf = bytearray(nbytes)
+        self.readinto(buf, write)
+        return bytes(buf)
+
+    def readinto(self, buf, write=0x00):
+        model = self._selected()
+        for i in range(len(buf)):
+            buf[i] = self._xfer(write, model)
+
+    def write_readinto(self, write_buf, read_buf):
+        if len(write_buf) != len(read_buf):
+            raise ValueError("buffers must be the same length")
+        model = self._selected()
+        for i in range(len(write_buf)):
+            read_buf[i] = self._xfer(write_buf[i], model)
+
+
+class I2C:
+    """I2C controller routing transactions by 7-bit address."""
+
+    def __init__(self, id=0, scl=None, sda=None, freq=400_000, timeout=50_000):
+        self.id = id
+        self.freq = freq
+        self._devices = {}
+        self.transactions = 0
+
+    def init(self, scl=None, sda=None, freq=400_000):
+        self.freq = freq
+
+    def attach(self, addr, model):
+        self._devices[addr] = model
+
+    def _device(self, addr):
+        model = self._devices.get(addr)
+        if model is None:
+            raise OSError(_ENODEV)
+        if self.freq > getattr(model, "i2c_max_hz", 400_000):
+            raise OSError(_EIO)
+        self.transactions += 1
+        return model
+
+    def scan(self):
+        return sorted(self._devices)
+
+    def writeto(self, addr, buf, stop=True):
+        self._device(addr).i2c_write(bytes(buf))
+        return len(buf)
+
+    def readfrom_into(self, addr, buf, stop=True):
+        data = self._device(addr).i2c_read(len(buf))
+        for i in range(len(buf)):
+            buf[i] = data[i]
+
+    def readfrom(self, addr, nbytes, stop=True):
+        return bytes(self._device(addr).i2c_read(nbytes))
+
+    def writeto_mem(self, addr, memaddr, buf, addrsize=8):
+        model = self._device(addr)
+        model.i2c_write(_mem_prefix(memaddr, addrsize) + bytes(buf))
+
+    def readfrom_mem_into(self, addr, memaddr, buf, addrsize=8):
+        model = self._device(addr)
+        model.i2c_write(_mem_prefix(memaddr, addrsize))
+        data = model.i2c_read(len(buf))
+        for i in range(len(buf)):
+            buf[i] = data[i]
+
+    def readfrom_mem(self, addr, memaddr, nbytes, addrsize=8):
+        buf = bytearray(nbytes)
+        self.readfrom_mem_into(addr, memaddr, buf, addrsize)
+        return bytes(buf)
+
+
+def _mem_prefix(memaddr, addrsize):
+    if addrsize == 8:
+        return bytes((memaddr & 0xFF,))
+    return bytes(((memaddr >> 8) & 0xFF, memaddr & 0xFF))
+
+
+class UART:
+    """A UART whose far end is the host (pty, TCP bridge or a test) through `peer_*`."""
+
+    def __init__(self, id, baudrate=9600, bits=8, parity=None, stop=1, rxbuf=1024, **kw):
+        self.id = id
+        self.baudrate = baudrate
+        self._rx = bytearray()  # host -> board
+        self._tx = bytearray()  # board -> host
+        self._rxbuf = rxbuf
+        self.overruns = 0
+
+    def init(self, baudrate=9600, **kw):
+        self.baudrate = baudrate
+
+    def any(self):
+        return len(self._rx)
+
+    def read(self, nbytes=-1):
+        if not self._rx:
+            return None
+        if nbytes < 0 or nbytes > len(self._rx):
+            nbytes = len(self._rx)
+        out = bytes(self._rx[:nbytes])
+        del self._rx[:nbytes]
+        return out
+
+    def readinto(self, buf, nbytes=-1):
+        if not self._rx:
+            return None
+        n = len(buf) if nbytes < 0 else min(nbytes, len(buf))
+        n = min(n, len(self._rx))
+        for i in range(n):
+            buf[i] = self._rx[i]
+        del self._rx[:n]
+        return n
+
+    def write(self, buf):
+        self._tx.extend(buf)
+        return len(buf)
+
+    # ---- sim side -------------------------------------------------------------------
+    def peer_write(self, data):
+        """Bytes arriving from the far end; a full receive buffer drops them (overrun)."""
+        room = self._rxbuf - len(self._rx)
+        if len(data) > room:
+            self.overruns += len(data) - room
+            data = data[:room]
+        self._rx.extend(data)
+
+    def peer_read(self):
+        out = bytes(self._tx)
+        self._tx = bytearray()
+        return out
+
+
+class Timer:
+    """machine.Timer over simulated time (`Timer.sim_time` is set by board/sim.py)."""
+
+    ONE_SHOT = 0
+    PERIODIC = 1
+    sim_time = None
+
+    def __init__(self, id=-1, mode=PERIODIC, period=-1, freq=-1, callback=None):
+        self.id = id
+        self._handle = None
+        if callback is not None:
+            self.init(mode=mode, period=period, freq=freq, callback=callback)
+
+    def init(self, mode=PERIODIC, period=-1, freq=-1, callback=None):
+        self.deinit()
+        if freq > 0:
+            period = 1000 // freq
+        if period <= 0:
+            raise ValueError("period")
+        self._mode = mode
+        self._period_us = period * 1000
+        self._callback = callback
+        self._arm(Timer.sim_time.now_us() + self._period_us)
+
+    def _arm(self, due_us):
+        self._handle = Timer.sim_time.call_at(due_us, self._fire)
+
+    def _fire(self, now_us):
+        self._handle = None
+        if self._mode == Timer.PERIODIC:
+            self._arm(now_us + self._period_us)
+        if self._callback is not None:
+            self._callback(self)
+
+    def deinit(self):
+        if self._handle is not None:
+            Timer.sim_time.cancel(self._handle)
+            self._handle = None
+
+
+class WatchdogReset(Exception):
+    """Raised out of the simulation when the watchdog expires: the board would reset."""
+
+
+class WDT:
+    """machine.WDT over simulated time. Expiry raises WatchdogReset from the engine."""
+
+    sim_time = None
+    instance = None
+
+    def __init__(self, id=0, timeout=5000):
+        if timeout < 1:
+            raise ValueError("timeout")
+        self.timeout_us = timeout * 1000
+        self.feeds = 0
+        self.expired = False
+        self._handle = None
+        WDT.instance = self
+        self.feed()
+
+    def feed(self):
+        self.feeds += 1
+        if self._handle is not None:
+            WDT.sim_time.cancel(self._handle)
+        self._handle = WDT.sim_time.call_at(WDT.sim_time.now_us() + self.timeout_us, self._expire)
+
+    def _expire(self, now_us):
+        self.expired = True
+        raise WatchdogReset("watchdog expired at sim t=%d us" % now_us)
+
+
+def disable_irq():
+    return 0
+
+
+def enable_irq(state=0):
+    return None
+
+
+def unique_id():
+    return b"\x0e\x5e\x00\x00\x00\x01"
