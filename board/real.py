@@ -1,0 +1,107 @@
+"""Building the Hardware bundle on a real board from a pin table (ESP32 DevKitC, Pico).
+
+board/esp32_devkit.py and board/pico.py hold only their pin tables and bus numbers; the
+construction order is shared here: gc first and big buffers early (docs constrained.rst),
+then buses, then drivers. The keypad (4x4: digits, *, #, A, B) sits behind a PCF8574 on the
+I2C bus because neither board has enough free GPIOs (board/README.md). Nothing here runs on
+the host except under the compile gate.
+"""
+
+import gc
+import time
+
+import machine
+
+from board.bundle import Hardware
+
+# Keypad matrix behind the expander: rows on P0-P3, columns on P4-P7 (board/README.md).
+KEYMAP_4X4 = ("123A", "456B", "789", "*0#")
+
+
+def _keypad_pins(i2c, address):
+    from hal.pcf8574 import PCF8574
+
+    port = PCF8574(i2c, address)
+    return [port.pin(i) for i in range(4)], [port.pin(4 + i) for i in range(4)]
+
+
+def safe_mode_requested(pins, i2c_id):
+    """Button A held at reset: row 0 pulled low reads column 3 low."""
+    try:
+        Pin = machine.Pin
+        i2c = machine.I2C(i2c_id, scl=Pin(pins["i2c_scl"]), sda=Pin(pins["i2c_sda"]))
+        rows, cols = _keypad_pins(i2c, pins["keypad_addr"])
+    except OSError:
+        return False  # no keypad answering: cannot be held
+    rows[0].value(0)
+    held = cols[3].value() == 0
+    rows[0].value(1)
+    return held
+
+
+def build(name, pins, spi_id, i2c_id, uart_id, afe="ade7953"):
+    from hal.fram import MB85RS
+    from hal.keypad import Keypad
+    from hal.relay import LatchingRelay
+    from hal.rv3032 import RV3032
+
+    from hal.st7567 import ST7567
+
+    gc.collect()
+    Pin = machine.Pin
+    hw = Hardware(name)
+    hw.ticks_ms = time.ticks_ms
+    hw.sleep_ms = time.sleep_ms
+    spi = machine.SPI(
+        spi_id,
+        baudrate=1_000_000,
+        polarity=0,
+        phase=0,
+        sck=Pin(pins["spi_sck"]),
+        mosi=Pin(pins["spi_mosi"]),
+        miso=Pin(pins["spi_miso"]),
+    )
+    i2c = machine.I2C(i2c_id, scl=Pin(pins["i2c_scl"]), sda=Pin(pins["i2c_sda"]), freq=400_000)
+
+    cs_afe = Pin(pins["cs_afe"], Pin.OUT, value=1)
+    if afe == "atm90e32":
+        from hal.atm90e32 import ATM90E32
+
+        hw.afe = ATM90E32(spi, cs_afe, sleep_ms=time.sleep_ms)
+    else:
+        from hal.ade7953 import ADE7953
+
+        hw.afe_irq = Pin(pins["afe_irq"], Pin.IN)
+        hw.afe = ADE7953(spi, cs_afe, irq=hw.afe_irq, sleep_ms=time.sleep_ms)
+
+    hw.fram = MB85RS(spi, Pin(pins["cs_fram"], Pin.OUT, value=1))
+    hw.rtc = RV3032(i2c)
+    hw.lcd = ST7567(
+        spi,
+        Pin(pins["cs_lcd"], Pin.OUT, value=1),
+        Pin(pins["lcd_dc"], Pin.OUT, value=0),
+        sleep_ms=time.sleep_ms,
+    )
+    rows, cols = _keypad_pins(i2c, pins["keypad_addr"])
+    hw.keypad = Keypad(rows, cols, keymap=KEYMAP_4X4)
+    hw.relay = LatchingRelay(
+        Pin(pins["relay_set"], Pin.OUT, value=0),
+        Pin(pins["relay_reset"], Pin.OUT, value=0),
+        Pin(pins["relay_feedback"], Pin.IN, Pin.PULL_UP),
+        sleep_ms=time.sleep_ms,
+    )
+    hw.aux_load = Pin(pins["aux_load"], Pin.OUT, value=0)
+    hw.power_fail = Pin(pins["power_fail"], Pin.IN)
+    hw.covers = (
+        ("terminal", Pin(pins["cover_terminal"], Pin.IN)),
+        ("case", Pin(pins["cover_case"], Pin.IN)),
+    )
+    hw.uart = machine.UART(
+        uart_id, baudrate=9600, tx=Pin(pins["uart_tx"]), rx=Pin(pins["uart_rx"]), rxbuf=1024
+    )
+    hw.new_timer = lambda period_ms, cb: machine.Timer(
+        -1 if name == "pico" else 0, mode=machine.Timer.PERIODIC, period=period_ms, callback=cb
+    )
+    hw.new_wdt = lambda timeout_ms: machine.WDT(timeout=timeout_ms)
+    hw.reset = machine.reset
+    return hw

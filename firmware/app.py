@@ -1,0 +1,169 @@
+"""The imperative shell: asyncio tasks that feed the meter's functional core from the hardware.
+
+Data flow of one tick (DESIGN.md "How data flows"):
+
+    AFE IRQ (line-cycle end) or machine.Timer
+      -> hard ISR `_on_tick_irq`: sets a ThreadSafeFlag, nothing else (allocates nothing)
+      -> metering task: afe.read_energy_into(preallocated counts), exactly once per window
+      -> the Meter core accumulates and marks itself healthy
+      -> the UI task redraws when told to
+    watchdog: fed from the metering task only after a complete tick *and* only while the UI
+    task has also made progress recently, so a hung task or a dead AFE interrupt resets the
+    board instead of leaving a meter that silently stops registering.
+
+`main.py` calls `main(hw)`. On the virtual board the loop ends after the requested simulated
+days and `hw.finish(app)` writes the outputs; on a real board it runs until reset. A keyboard
+interrupt (mpremote) stops the loop with all state kept: `resume()` restarts it, `status()`
+reports it (both used by the HIL suite through the REPL).
+"""
+
+import asyncio
+import gc
+
+from firmware.meter import Meter
+from firmware.screen import Screen
+from lib.aio import ThreadSafeFlag
+from lib.ticks import ticks_diff
+
+# The watchdog period: several metering windows, so one slow tick never resets the board.
+_WDT_TIMEOUT_MS = 8000
+# The UI task must have run within this many metering ticks for the watchdog to be fed.
+_UI_STALL_TICKS = 5
+
+
+class App:
+    """Owns the meter core and the tasks; one instance per boot."""
+
+    def __init__(self, hw):
+        self.hw = hw
+        self.meter = Meter(hw.afe.phases, hw.afe.count_uwh)
+        self.screen = Screen(hw.lcd) if hw.lcd is not None else None
+        self.tick_flag = ThreadSafeFlag()
+        self.ui_flag = ThreadSafeFlag()
+        self._on_tick_irq_ref = self._on_tick_irq  # bound once: binding allocates
+        self._counts = self.meter.counts_buffer()
+        self._timer = None
+        self.wdt = None
+        self.ui_runs = 0
+        self._ui_seen_at_tick = 0
+        self.started_ms = hw.ticks_ms()
+        self.first_tick_ms = None
+        self.running = False
+
+    # ---- interrupt side -------------------------------------------------------------
+    def _on_tick_irq(self, _source):
+        # Hard ISR: no allocation, no SPI. The metering task does the work.
+        self.tick_flag.set()
+
+    def _start_tick_source(self):
+        hw = self.hw
+        if hw.afe_irq is not None:
+            pin = hw.afe_irq
+            try:
+                pin.irq(handler=self._on_tick_irq_ref, trigger=pin.IRQ_FALLING, hard=True)
+            except TypeError:  # ports without hard IRQs
+                pin.irq(handler=self._on_tick_irq_ref, trigger=pin.IRQ_FALLING)
+        elif self._timer is None:
+            self._timer = hw.new_timer(hw.tick_ms, self._on_tick_irq_ref)
+
+    # ---- tasks ------------------------------------------------------------------------
+    async def metering_task(self):
+        hw = self.hw
+        afe = hw.afe
+        counts = self._counts
+        meter = self.meter
+        while True:
+            await self.tick_flag.wait()
+            ok = afe.read_energy_into(counts)
+            meter.on_tick(counts, ok)
+            if self.first_tick_ms is None:
+                self.first_tick_ms = ticks_diff(hw.ticks_ms(), self.started_ms)
+            self._feed_watchdog_if_healthy()
+            self.ui_flag.set()
+
+    async def ui_task(self):
+        hw = self.hw
+        while True:
+            await self.ui_flag.wait()
+            self.ui_runs += 1
+            self._ui_seen_at_tick = self.meter.ticks
+            if hw.keypad is not None:
+                key = hw.keypad.scan()
+                if key is not None and self.screen is not None:
+                    self.screen.on_key(key)
+            if self.screen is not None:
+                self.screen.draw(self.meter)
+
+    def _feed_watchdog_if_healthy(self):
+        if self.wdt is None:
+            return
+        if self.meter.ticks - self._ui_seen_at_tick > _UI_STALL_TICKS:
+            return  # the UI task is stuck: let the watchdog reset the board
+        self.wdt.feed()
+
+    async def _service(self, coro, stop):
+        try:
+            await coro
+        finally:
+            stop.set()
+
+    async def run_async(self):
+        hw = self.hw
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(self.metering_task()),
+            asyncio.create_task(self.ui_task()),
+        ]
+        for coro in hw.services():
+            tasks.append(asyncio.create_task(self._service(coro, stop)))
+        self._start_tick_source()
+        if self.wdt is None:
+            self.wdt = hw.new_wdt(_WDT_TIMEOUT_MS)
+        self.running = True
+        try:
+            await stop.wait()
+        finally:
+            self.running = False
+            for t in tasks:
+                t.cancel()
+
+    # ---- queries (never mutate: DESIGN rule 6) ------------------------------------------
+    def status(self):
+        gc.collect()
+        hw = self.hw
+        out = {
+            "board": hw.name,
+            "ticks": self.meter.ticks,
+            "read_errors": self.meter.read_errors,
+            "running": self.running,
+            "first_tick_ms": self.first_tick_ms,
+            "heap_free": gc.mem_free(),
+            "heap_used": gc.mem_alloc(),
+            "registers_wh": self.meter.registers_wh(),
+        }
+        if hw.sim is not None:
+            out["sim_time_s"] = hw.sim.now_s()
+        return out
+
+
+_app = None
+
+
+def main(hw):
+    """Build the App on `hw` and run it (returns only on the virtual board or on Ctrl-C)."""
+    global _app
+    _app = App(hw)
+    hw.afe.begin()
+    return resume()
+
+
+def resume():
+    """Restart the meter loop with its state intact (after a keyboard interrupt)."""
+    asyncio.new_event_loop()
+    asyncio.run(_app.run_async())
+    _app.hw.finish(_app)
+    return _app
+
+
+def status():
+    return _app.status() if _app is not None else {"running": False}

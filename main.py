@@ -1,0 +1,41 @@
+"""Board entry point: pick the board, build its hardware, run the meter.
+
+- Safe mode: if the safe-mode key (button A) is held at reset, the meter does not start and
+  the REPL stays reachable (no watchdog is running yet).
+- An exception escaping the meter is printed and saved to `crash.log`, then the board resets
+  instead of hanging. A keyboard interrupt (Ctrl-C from mpremote) only stops the loop; the
+  REPL then has `firmware.app.resume()` and `firmware.app.status()`.
+"""
+
+import board
+from lib.log import log, print_exception
+
+
+def _record_crash(exc):
+    print_exception(exc)
+    try:
+        with open("crash.log", "a") as f:
+            print_exception(exc, f)
+    except OSError:
+        pass
+
+
+def run():
+    if board.safe_mode_requested():
+        log("safe mode: key held at reset, meter not started; REPL available")
+        return None
+    hw = board.build()
+    from firmware import app
+
+    try:
+        return app.main(hw)
+    except KeyboardInterrupt:
+        log("meter stopped by keyboard interrupt; firmware.app.resume() restarts it")
+        return None
+    except Exception as exc:  # noqa: BLE001 - any escape is a crash: log it, then reset
+        _record_crash(exc)
+        hw.reset()
+    return None
+
+
+run()

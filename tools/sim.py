@@ -1,0 +1,141 @@
+"""Run the meter on the virtual board: real MicroPython (unix port) executing main.py.
+
+    make sim                                   live, display in the terminal, Ctrl-C to stop
+    make sim ARGS="--days 3 --speed max --out DIR"
+                                               3 simulated days as fast as possible; DIR gets
+                                               registers.json, truth.json, fram.img,
+                                               display.pbm and display.png
+
+The meter code that runs is exactly main.py -> board/sim.py -> firmware/, inside the
+`micropython` command from .venv. This program only prepares the options file, starts it,
+and afterwards turns the display dump into a PNG and prints a summary.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tools.mpenv import INSTALL_HINT, ROOT, micropython_binary  # noqa: E402
+
+_EPOCH_2000_DAYS_FROM_1970 = 10957
+
+
+def parse_date(text):
+    """'2024-01-15' -> seconds since 2000-01-01T00:00:00Z (UTC midnight)."""
+    import datetime
+
+    try:
+        d = datetime.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("dates are YYYY-MM-DD: %s" % exc) from None
+    if not 2000 <= d.year <= 2099:
+        raise argparse.ArgumentTypeError("the meter's calendar covers 2000-2099")
+    days = (d - datetime.date(2000, 1, 1)).days
+    return days * 86400
+
+
+def parse_speed(text):
+    if text == "max":
+        return "max"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("speed is 'max' or a number (1 = real time)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("speed must be positive")
+    return value
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--days", type=float, help="stop after this many simulated days")
+    p.add_argument("--speed", type=parse_speed, default=1, help="'max' or sim seconds per second")
+    p.add_argument("--out", help="directory for the outputs when the run ends")
+    p.add_argument("--afe", choices=("ade7953", "atm90e32"), default="ade7953")
+    p.add_argument("--load", choices=("london", "constant"), default="london")
+    p.add_argument("--start", type=parse_date, help="simulated start date (UTC), YYYY-MM-DD")
+    p.add_argument("--fram-image", help="FRAM image file kept across runs (default: in --out)")
+    p.add_argument("--display", choices=("terminal", "none"), help="where the LCD is shown")
+    return p
+
+
+def options_from_args(args):
+    opts = {"afe": args.afe, "speed": args.speed, "load": args.load}
+    if args.days is not None:
+        if args.days <= 0:
+            raise SystemExit("--days must be positive")
+        opts["days"] = args.days
+    if args.start is not None:
+        opts["start_utc"] = args.start
+    if args.out:
+        opts["out"] = os.path.abspath(args.out)
+    if args.fram_image:
+        opts["fram_image"] = os.path.abspath(args.fram_image)
+    if args.display:
+        opts["display"] = args.display
+    return opts
+
+
+def convert_display(out_dir):
+    pbm = os.path.join(out_dir, "display.pbm")
+    if not os.path.exists(pbm):
+        return None
+    from PIL import Image
+
+    png = os.path.join(out_dir, "display.png")
+    img = Image.open(pbm).convert("L")
+    img.resize((img.width * 4, img.height * 4), Image.NEAREST).save(png)
+    return png
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    binary = micropython_binary()
+    if binary is None:
+        raise SystemExit(INSTALL_HINT)
+    opts = options_from_args(args)
+    if args.days is None and args.speed == "max":
+        raise SystemExit("--speed max needs --days (otherwise it never stops)")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(opts, f)
+        opts_path = f.name
+    env = dict(os.environ, OPENESME_SIM=opts_path, OPENESME_ROOT=ROOT)
+    cmd = [binary, "-X", "heapsize=4M", "main.py"]
+    if args.days is None:
+        print("OpenESME virtual board (MicroPython unix port). Ctrl-C stops it.")
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
+        rc = proc.returncode
+    except KeyboardInterrupt:
+        rc = 0
+    finally:
+        os.unlink(opts_path)
+    if args.out:
+        png = convert_display(args.out)
+        summary(args.out, png)
+    return rc
+
+
+def summary(out_dir, png):
+    path = os.path.join(out_dir, "registers.json")
+    if not os.path.exists(path):
+        print("no outputs were written to", out_dir)
+        return
+    with open(path) as f:
+        regs = json.load(f)
+    print(
+        "simulated %s s, %s ticks, read errors %s"
+        % (regs.get("sim_time_s"), regs.get("ticks"), regs.get("read_errors"))
+    )
+    for name, value in sorted(regs.get("registers_wh", {}).items()):
+        print("  %-16s %12d Wh" % (name, value))
+    print("outputs in %s%s" % (out_dir, " (display: %s)" % png if png else ""))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
