@@ -62,8 +62,7 @@ class SimTime:
         events = self._events
         while events and events[0][0] <= target_us:
             ev = events.pop(0)
-            if ev[0] > self._now_us:
-                self._now_us = ev[0]
+            self._now_us = max(self._now_us, ev[0])
             ev[2](self._now_us)
         self._now_us = target_us
 
