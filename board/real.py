@@ -44,7 +44,6 @@ def build(name, pins, spi_id, i2c_id, uart_id, afe="ade7953"):
     from hal.keypad import Keypad
     from hal.relay import LatchingRelay
     from hal.rv3032 import RV3032
-
     from hal.st7567 import ST7567
 
     gc.collect()

@@ -209,11 +209,13 @@ def _makedirs(path):
 
 
 def build(**overrides):
-    """Wire the virtual board exactly like the ESP32 DevKitC (board/esp32_devkit.py)."""
-    from hal.fram import MB85RS
-    from hal.keypad import Keypad
-    from hal.relay import LatchingRelay
-    from hal.rv3032 import RV3032
+    """Wire the virtual board exactly like the ESP32 DevKitC (board/esp32_devkit.py).
+
+    The models are built first and the heap is marked (`sim.heap_mark`) before any driver or
+    firmware module is imported, so the bench can report the heap the firmware itself uses.
+    """
+    import gc
+
     from hal.sim.fram_model import MB85RSModel
     from hal.sim.keypad_model import KeypadModel
     from hal.sim.lcd_model import ST7567Model
@@ -221,86 +223,97 @@ def build(**overrides):
     from hal.sim.rtc_model import RV3032Model
     from hal.sim.supply_model import CoverSwitch, PowerFailComparator
 
-    from hal.st7567 import ST7567
-
     opts = load_options(overrides)
     sim = SimBoard(opts)
     Pin = machine.Pin
+    three_phase = opts["afe"] == "atm90e32"
+
+    # ---- buses, pins and chip models (the board's hardware) ----------------------------
+    spi = machine.SPI(2, baudrate=1_000_000, polarity=0, phase=0)
+    i2c = machine.I2C(0, freq=400_000)
+    cs_afe = Pin("GPIO5", Pin.OUT, value=1)
+    afe_irq = None
+    if three_phase:
+        from hal.sim.atm90e32_model import ATM90E32Model
+
+        sim.afe_model = ATM90E32Model(sim.time, sim.grid)
+    else:
+        from hal.sim.ade7953_model import ADE7953Model
+
+        afe_irq = Pin("GPIO34", Pin.IN)
+        sim.afe_model = ADE7953Model(sim.time, sim.grid, afe_irq)
+    spi.attach(cs_afe, sim.afe_model)
+
+    cs_fram = Pin("GPIO15", Pin.OUT, value=1)
+    sim.fram_model = MB85RSModel("MB85RS2MT", path=opts["fram_image"])
+    spi.attach(cs_fram, sim.fram_model)
+
+    sim.rtc_model = RV3032Model(sim.time)
+    i2c.attach(0x51, sim.rtc_model)
+
+    cs_lcd = Pin("GPIO4", Pin.OUT, value=1)
+    lcd_dc = Pin("GPIO2", Pin.OUT, value=0)
+    sim.lcd_model = ST7567Model(lcd_dc)
+    spi.attach(cs_lcd, sim.lcd_model)
+
+    # On the real boards the keypad sits behind a PCF8574; here on direct pins.
+    rows = [Pin("KP_R%d" % i, Pin.OUT, value=1) for i in range(4)]
+    cols = [Pin("KP_C%d" % i, Pin.IN, Pin.PULL_UP) for i in range(3)]
+    buttons = [Pin("BTN_A", Pin.IN, Pin.PULL_UP), Pin("BTN_B", Pin.IN, Pin.PULL_UP)]
+    sim.keypad_model = KeypadModel(rows, cols, buttons)
+
+    set_coil = Pin("GPIO25", Pin.OUT, value=0)
+    reset_coil = Pin("GPIO26", Pin.OUT, value=0)
+    feedback = Pin("GPIO27", Pin.IN)
+    sim.relay_model = LatchingRelayModel(sim.time, set_coil, reset_coil, feedback)
+    power_fail = Pin("GPIO35", Pin.IN, value=1)
+    sim.supply = PowerFailComparator(power_fail)
+    terminal = Pin("GPIO36", Pin.IN)
+    case = Pin("GPIO39", Pin.IN)
+    sim.cover_models = (CoverSwitch(terminal, "terminal"), CoverSwitch(case, "case"))
+    uart = machine.UART(2, baudrate=9600)
+
+    gc.collect()
+    sim.heap_mark = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+
+    # ---- drivers: exactly what board/real.py builds on an ESP32 -----------------------
+    from hal.fram import MB85RS
+    from hal.keypad import Keypad
+    from hal.relay import LatchingRelay
+    from hal.rv3032 import RV3032
+    from hal.st7567 import ST7567
+
     hw = Hardware("sim")
     hw.sim = sim
     hw.ticks_ms = sim.time.ticks_ms
     hw.sleep_ms = sim.sleep_ms
-
-    spi = machine.SPI(2, baudrate=1_000_000, polarity=0, phase=0)
-    i2c = machine.I2C(0, freq=400_000)
-
-    # Metering front end.
-    cs_afe = Pin("GPIO5", Pin.OUT, value=1)
-    if opts["afe"] == "atm90e32":
+    if three_phase:
         from hal.atm90e32 import ATM90E32
-        from hal.sim.atm90e32_model import ATM90E32Model
 
-        sim.afe_model = ATM90E32Model(sim.time, sim.grid)
-        spi.attach(cs_afe, sim.afe_model)
         hw.afe = ATM90E32(spi, cs_afe, sleep_ms=sim.sleep_ms)
         hw.new_timer = lambda period_ms, cb: machine.Timer(
             0, mode=machine.Timer.PERIODIC, period=period_ms, callback=cb
         )
     else:
         from hal.ade7953 import ADE7953
-        from hal.sim.ade7953_model import ADE7953Model
 
-        irq = Pin("GPIO34", Pin.IN)
-        sim.afe_model = ADE7953Model(sim.time, sim.grid, irq)
-        spi.attach(cs_afe, sim.afe_model)
-        hw.afe = ADE7953(spi, cs_afe, irq=irq, sleep_ms=sim.sleep_ms)
-        hw.afe_irq = irq
-
-    # FRAM, file-backed so the image survives a restart like the real part.
-    cs_fram = Pin("GPIO15", Pin.OUT, value=1)
-    sim.fram_model = MB85RSModel("MB85RS2MT", path=opts["fram_image"])
-    spi.attach(cs_fram, sim.fram_model)
+        hw.afe = ADE7953(spi, cs_afe, irq=afe_irq, sleep_ms=sim.sleep_ms)
+        hw.afe_irq = afe_irq
     hw.fram = MB85RS(spi, cs_fram)
-
-    # RTC with supercap holdover.
-    sim.rtc_model = RV3032Model(sim.time)
-    i2c.attach(0x51, sim.rtc_model)
     hw.rtc = RV3032(i2c)
-
-    # LCD.
-    cs_lcd = Pin("GPIO4", Pin.OUT, value=1)
-    dc = Pin("GPIO2", Pin.OUT, value=0)
-    sim.lcd_model = ST7567Model(dc)
-    spi.attach(cs_lcd, sim.lcd_model)
-    hw.lcd = ST7567(spi, cs_lcd, dc, sleep_ms=sim.sleep_ms)
-
-    # Keypad (on the real boards it sits behind a PCF8574 expander; here on direct pins).
-    rows = [Pin("KP_R%d" % i, Pin.OUT, value=1) for i in range(4)]
-    cols = [Pin("KP_C%d" % i, Pin.IN, Pin.PULL_UP) for i in range(3)]
-    buttons = [Pin("BTN_A", Pin.IN, Pin.PULL_UP), Pin("BTN_B", Pin.IN, Pin.PULL_UP)]
-    sim.keypad_model = KeypadModel(rows, cols, buttons)
+    hw.lcd = ST7567(spi, cs_lcd, lcd_dc, sleep_ms=sim.sleep_ms)
     hw.keypad = Keypad(rows, cols, buttons)
-
-    # Load switch, auxiliary load, power-fail comparator, covers.
-    set_coil = Pin("GPIO12", Pin.OUT, value=0)
-    reset_coil = Pin("GPIO13", Pin.OUT, value=0)
-    feedback = Pin("GPIO39", Pin.IN)
-    sim.relay_model = LatchingRelayModel(sim.time, set_coil, reset_coil, feedback)
     hw.relay = LatchingRelay(set_coil, reset_coil, feedback, sleep_ms=sim.sleep_ms)
-    hw.aux_load = Pin("GPIO14", Pin.OUT, value=0)
-    hw.power_fail = Pin("GPIO35", Pin.IN, value=1)
-    sim.supply = PowerFailComparator(hw.power_fail)
-    terminal = Pin("GPIO36", Pin.IN)
-    case = Pin("GPIO26", Pin.IN)
-    sim.cover_models = (CoverSwitch(terminal, "terminal"), CoverSwitch(case, "case"))
+    hw.aux_load = Pin("GPIO32", Pin.OUT, value=0)
+    hw.power_fail = power_fail
     hw.covers = (("terminal", terminal), ("case", case))
-
-    hw.uart = machine.UART(2, baudrate=9600)
+    hw.uart = uart
     hw.new_wdt = lambda timeout_ms: machine.WDT(0, timeout=timeout_ms)
     hw.services = lambda: (sim.engine(),)
     hw.finish = sim.write_outputs
 
     def reset():
+        # The process ends with a distinct status; tools/sim.py reports it as a reset.
         raise SystemExit(3)
 
     hw.reset = reset
