@@ -15,7 +15,8 @@ import machine
 from board.bundle import Hardware
 
 # Keypad matrix behind the expander: rows on P0-P3, columns on P4-P7 (board/README.md).
-KEYMAP_4X4 = ("123A", "456B", "789", "*0#")
+# Row-major; the fourth column carries A and B, its two lower positions are not fitted.
+KEYMAP_4X4 = "123A456B789 *0# "
 
 
 def _keypad_pins(i2c, address):
@@ -74,7 +75,10 @@ def build(name, pins, spi_id, i2c_id, uart_id, afe="ade7953"):
         hw.afe = ADE7953(spi, cs_afe, irq=hw.afe_irq, sleep_ms=time.sleep_ms)
 
     hw.fram = MB85RS(spi, Pin(pins["cs_fram"], Pin.OUT, value=1))
-    hw.rtc = RV3032(i2c)
+    hw.rtc = RV3032(i2c, sleep_ms=time.sleep_ms)
+    # Level switching + trickle charge for the supercap (board/README.md sizing); the EEPROM
+    # is written only when the stored value differs, so this is safe at every boot.
+    hw.rtc.configure_backup()
     hw.lcd = ST7567(
         spi,
         Pin(pins["cs_lcd"], Pin.OUT, value=1),

@@ -154,9 +154,9 @@ class SimBoard:
 
     def _render_terminal(self):
         model = self.lcd_model
-        if model is None or model.frames == self._lcd_frames_shown:
+        if model is None or model.bytes_in == self._lcd_frames_shown:
             return
-        self._lcd_frames_shown = model.frames
+        self._lcd_frames_shown = model.bytes_in
         from hal.sim.render import to_terminal
 
         # Cursor home + the frame: the display redraws in place.
@@ -248,7 +248,7 @@ def build(**overrides):
     sim.fram_model = MB85RSModel("MB85RS2MT", path=opts["fram_image"])
     spi.attach(cs_fram, sim.fram_model)
 
-    sim.rtc_model = RV3032Model(sim.time)
+    sim.rtc_model = RV3032Model(sim.time, start_utc=opts["start_utc"])
     i2c.attach(0x51, sim.rtc_model)
 
     cs_lcd = Pin("GPIO4", Pin.OUT, value=1)
@@ -300,9 +300,11 @@ def build(**overrides):
         hw.afe = ADE7953(spi, cs_afe, irq=afe_irq, sleep_ms=sim.sleep_ms)
         hw.afe_irq = afe_irq
     hw.fram = MB85RS(spi, cs_fram)
-    hw.rtc = RV3032(i2c)
+    hw.rtc = RV3032(i2c, sleep_ms=sim.sleep_ms)
+    # Level switching + trickle charge for the supercap; writes the EEPROM only if it differs.
+    hw.rtc.configure_backup()
     hw.lcd = ST7567(spi, cs_lcd, lcd_dc, sleep_ms=sim.sleep_ms)
-    hw.keypad = Keypad(rows, cols, buttons)
+    hw.keypad = Keypad(rows, cols, (("A", buttons[0]), ("B", buttons[1])))
     hw.relay = LatchingRelay(set_coil, reset_coil, feedback, sleep_ms=sim.sleep_ms)
     hw.aux_load = Pin("GPIO32", Pin.OUT, value=0)
     hw.power_fail = power_fail

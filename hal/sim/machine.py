@@ -119,6 +119,7 @@ class SPI:
         self.baudrate = baudrate
         self.polarity = polarity
         self.phase = phase
+        self._mode = (polarity, phase)  # built once: a tuple per transfer would allocate
 
     def deinit(self):
         pass
@@ -145,7 +146,7 @@ class SPI:
                 chosen = model
         if chosen is None:
             return None
-        if (self.polarity, self.phase) not in chosen.spi_modes:
+        if self._mode not in chosen.spi_modes:
             return None  # wrong clock mode: the device sees garbage and drives nothing
         if self.baudrate > chosen.spi_max_hz:
             return None
@@ -199,9 +200,9 @@ class I2C:
     def _device(self, addr):
         model = self._devices.get(addr)
         if model is None:
-            raise OSError(_ENODEV)
+            raise OSError(_ENODEV, "no I2C device at 0x%02x" % addr)
         if self.freq > getattr(model, "i2c_max_hz", 400_000):
-            raise OSError(_EIO)
+            raise OSError(_EIO, "I2C clock too fast for the device at 0x%02x" % addr)
         self.transactions += 1
         return model
 
