@@ -10,8 +10,6 @@ the host except under the compile gate.
 import gc
 import time
 
-import machine
-
 from board.bundle import Hardware
 
 # Keypad matrix behind the expander: rows on P0-P3, columns on P4-P7 (board/README.md).
@@ -28,6 +26,8 @@ def _keypad_pins(i2c, address):
 
 def safe_mode_requested(pins, i2c_id):
     """Button A held at reset: row 0 pulled low reads column 3 low."""
+    import machine  # here, not at import time: the pin tables are importable on the host
+
     try:
         Pin = machine.Pin
         i2c = machine.I2C(i2c_id, scl=Pin(pins["i2c_scl"]), sda=Pin(pins["i2c_sda"]))
@@ -41,6 +41,8 @@ def safe_mode_requested(pins, i2c_id):
 
 
 def build(name, pins, spi_id, i2c_id, uart_id, afe="ade7953"):
+    import machine
+
     from hal.fram import MB85RS
     from hal.keypad import Keypad
     from hal.relay import LatchingRelay
