@@ -57,8 +57,9 @@ def build(name, pins, spi_id, i2c_id, uart_id, afe="ade7953"):
     spi = machine.SPI(
         spi_id,
         baudrate=1_000_000,
-        polarity=0,
-        phase=0,
+        # Mode 3: the ATM90E32 needs it; the ADE7953, MB85RS and ST7567 accept modes 0 and 3.
+        polarity=1,
+        phase=1,
         sck=Pin(pins["spi_sck"]),
         mosi=Pin(pins["spi_mosi"]),
         miso=Pin(pins["spi_miso"]),

@@ -45,6 +45,8 @@ _DEFAULTS = {
     "display": None,
 }
 _PROFILE_CSV = "data/london-household-MAC000060-hh.csv"
+# Scheduler passes after each event: flag -> metering task, then UI flag -> UI task, + margin.
+_YIELDS_PER_EVENT = 4
 
 
 def load_options(overrides=None):
@@ -85,6 +87,18 @@ def _find_profile():
     return None
 
 
+def _profile_start(start_utc):
+    """The household data covers 2011-12 to 2014-02: replay the same day of the year in 2013
+    (or December 2012), so a January start gets January load."""
+    from hal.sim.rtc_model import date_from_days
+
+    _, month, day = date_from_days(start_utc // 86400)
+    year = 2012 if month == 12 else 2013
+    if month == 2 and day == 29:
+        day = 28
+    return "%04d-%02d-%02d 00:00" % (year, month, day)
+
+
 class SimBoard:
     """Simulated time, the grid and every chip model; the engine coroutine drives them."""
 
@@ -98,10 +112,12 @@ class SimBoard:
         phases = 3 if opts["afe"] == "atm90e32" else 1
         profile = _find_profile() if opts["load"] == "london" else None
         if profile is not None:
-            program = ProfileCsv(profile, start_utc=opts["start_utc"], phases=phases)
+            program = ProfileCsv(profile, start=_profile_start(opts["start_utc"]), phases=phases)
         else:
-            program = Constant(phases=phases)
-        self.grid = GridModel(self.time, phases=phases, program=program)
+            # 2 kW import at PF 0.95 lagging (658 var) on every phase.
+            program = Constant(p_mw=2_000_000, q_mvar=657_361, phases=phases)
+        self.program = program
+        self.grid = GridModel(self.time, phases=phases, program=self.program)
         self.start_utc = opts["start_utc"]
         days = opts["days"]
         self.end_us = None if days is None else int(days * 86400) * 1_000_000
@@ -148,7 +164,11 @@ class SimBoard:
                 print("[sim] %s: the board would reset here" % exc)
                 self.watchdog_reset = True
                 return
-            await sleep_ms(0)
+            # Let the firmware run what the event woke (ISR flag -> metering task -> UI task)
+            # before time moves on: a real MCU services its interrupt within microseconds,
+            # so simulated seconds must not pass while a woken task is still queued.
+            for _ in range(_YIELDS_PER_EVENT):
+                await sleep_ms(0)
             if show == "terminal":
                 self._render_terminal()
 
@@ -229,7 +249,9 @@ def build(**overrides):
     three_phase = opts["afe"] == "atm90e32"
 
     # ---- buses, pins and chip models (the board's hardware) ----------------------------
-    spi = machine.SPI(2, baudrate=1_000_000, polarity=0, phase=0)
+    # Mode 3 suits every device on the bus (ATM90E32 needs it; the ADE7953, MB85RS and ST7567
+    # accept modes 0 and 3), so one bus set-up serves both front ends.
+    spi = machine.SPI(2, baudrate=1_000_000, polarity=1, phase=1)
     i2c = machine.I2C(0, freq=400_000)
     cs_afe = Pin("GPIO5", Pin.OUT, value=1)
     afe_irq = None

@@ -132,6 +132,27 @@ class ST7567Model:
             self._command(b)
         return 0xFF
 
+    def spi_write_bytes(self, buf):
+        """Bulk path used by the fake SPI for write-only frames: the same effect as feeding
+        each byte to spi_byte(), but a run of display data that fits the rest of the page is
+        one slice copy (a 1 KB redraw per tick would otherwise dominate a simulated day).
+        Slice assignment allocates nothing on MicroPython."""
+        n = len(buf)
+        if self._in_reset or not self._dc.value() or self.page >= PAGES - 1:
+            for b in buf:
+                self.spi_byte(b)
+            return
+        col = self.column
+        if n > COLS - col:
+            for b in buf:
+                self.spi_byte(b)
+            return
+        self.bytes_in += n
+        self._param = _PARAM_NONE
+        base = self.page * COLS + col
+        self.ddram[base : base + n] = buf
+        self.column = min(col + n, COLS - 1)
+
     def _data(self, b):
         page = self.page
         if page >= PAGES:

@@ -110,6 +110,7 @@ class SPI:
     def __init__(self, id, baudrate=1_000_000, polarity=0, phase=0, bits=8, firstbit=0, **pins):
         self.id = id
         self._devices = []  # (cs_pin, model)
+        self._bulk = {}  # id(model) -> its spi_write_bytes bulk path, or None
         self.bytes_transferred = 0
         self.init(baudrate=baudrate, polarity=polarity, phase=phase, bits=bits, firstbit=firstbit)
 
@@ -128,6 +129,8 @@ class SPI:
     def attach(self, cs_pin, model):
         """Wire `model` to this bus behind `cs_pin` (active low)."""
         self._devices.append((cs_pin, model))
+        # Bound once here: fetching a bound method per transfer would allocate.
+        self._bulk[id(model)] = getattr(model, "spi_write_bytes", None)
 
         def on_cs(level, model=model):
             if level == 0:
@@ -161,6 +164,12 @@ class SPI:
     # ---- machine.SPI API --------------------------------------------------------------
     def write(self, buf):
         model = self._selected()
+        bulk = None if model is None else self._bulk.get(id(model))
+        if bulk is not None:
+            # Write-only frame to a model with a bulk path (same effect, one call).
+            self.bytes_transferred += len(buf)
+            bulk(buf)
+            return
         for b in buf:
             self._xfer(b, model)
 

@@ -31,6 +31,8 @@ def _sleeper(sim_time, log=None):
 class _SpyLCD(ST7567Model):
     """The LCD model, also recording every command byte (DC low) it receives."""
 
+    spi_write_bytes = None  # every byte through spi_byte(), so the spy sees them all
+
     def __init__(self, dc_pin, rst_pin=None, **kw):
         self.log = []
         self.data_bytes = 0
