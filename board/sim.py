@@ -45,8 +45,21 @@ _DEFAULTS = {
     "display": None,
 }
 _PROFILE_CSV = "data/london-household-MAC000060-hh.csv"
-# Scheduler passes after each event: flag -> metering task, then UI flag -> UI task, + margin.
-_YIELDS_PER_EVENT = 4
+# Bound on scheduler passes after one event (flag -> metering task -> UI task needs two).
+_MAX_YIELDS_PER_EVENT = 16
+
+
+def _tasks_ready():
+    """Whether any asyncio task is queued to run now (each scheduler pass costs ~65 us on the
+    unix port, so the engine only yields when the firmware has something to do)."""
+    try:
+        from asyncio import core  # MicroPython
+
+        return core._task_queue.peek() is not None
+    except ImportError:  # CPython
+        import asyncio
+
+        return bool(asyncio.get_running_loop()._ready)
 
 
 def load_options(overrides=None):
@@ -167,7 +180,9 @@ class SimBoard:
             # Let the firmware run what the event woke (ISR flag -> metering task -> UI task)
             # before time moves on: a real MCU services its interrupt within microseconds,
             # so simulated seconds must not pass while a woken task is still queued.
-            for _ in range(_YIELDS_PER_EVENT):
+            for _ in range(_MAX_YIELDS_PER_EVENT):
+                if not _tasks_ready():
+                    break
                 await sleep_ms(0)
             if show == "terminal":
                 self._render_terminal()

@@ -10,6 +10,8 @@ This module runs under the MicroPython unix port (64-bit small ints), so microse
 totals of years are fine here; on-board code never sees them.
 """
 
+import heapq
+
 _TICKS_MASK = 0x3FFFFFFF
 
 # The firmware's tick counters start this far before the 2**30 wrap (30 s).
@@ -17,12 +19,18 @@ DEFAULT_TICKS_MS_START = 0x40000000 - 30_000
 
 
 class SimTime:
-    """Monotonic simulated time in microseconds plus an ordered event schedule."""
+    """Monotonic simulated time in microseconds plus an ordered event schedule.
+
+    The schedule is a binary heap of [due_us, seq, callback]; `seq` makes the order of events
+    due at the same instant the order they were scheduled in, and keeps the heap from ever
+    comparing callbacks. Cancelling only blanks the callback (the watchdog is re-armed every
+    tick: removing from the middle of a list each time was the engine's biggest cost).
+    """
 
     def __init__(self, ticks_ms_start=DEFAULT_TICKS_MS_START):
         self._now_us = 0
         self._ticks_ms0 = ticks_ms_start
-        self._events = []  # sorted list of [due_us, seq, callback]
+        self._events = []  # heap of [due_us, seq, callback or None when cancelled]
         self._seq = 0
 
     def now_us(self):
@@ -41,18 +49,19 @@ class SimTime:
         """Run callback(now_us) when time reaches due_us. Returns a handle for cancel()."""
         self._seq += 1
         ev = [due_us, self._seq, callback]
-        ev_list = self._events
-        i = len(ev_list)
-        while i > 0 and (ev_list[i - 1][0], ev_list[i - 1][1]) > (due_us, self._seq):
-            i -= 1
-        ev_list.insert(i, ev)
+        heapq.heappush(self._events, ev)
         return ev
 
     def cancel(self, handle):
-        if handle in self._events:
-            self._events.remove(handle)
+        handle[2] = None
+
+    def _drop_cancelled(self):
+        events = self._events
+        while events and events[0][2] is None:
+            heapq.heappop(events)
 
     def next_due_us(self):
+        self._drop_cancelled()
         return self._events[0][0] if self._events else None
 
     def advance_to(self, target_us):
@@ -61,9 +70,12 @@ class SimTime:
             raise ValueError("simulated time cannot go backwards")
         events = self._events
         while events and events[0][0] <= target_us:
-            ev = events.pop(0)
+            ev = heapq.heappop(events)
+            callback = ev[2]
+            if callback is None:
+                continue
             self._now_us = max(self._now_us, ev[0])
-            ev[2](self._now_us)
+            callback(self._now_us)
         self._now_us = target_us
 
     def advance(self, delta_us):
