@@ -46,3 +46,15 @@ SUPPLY_RESTORED_LONG = const(0x8F36)  # total, outage >= 3 min (long-failure thr
 SUPPLY_RESTORED_L1 = const(0x8F37)  # L1 short; +1 = L1 long, +2/+3 = L2, +4/+5 = L3
 PHASE_FAILURE_LOG = LOG_EVENT
 # ---- end metering ---------------------------------------------------------------------------
+
+# ---- store, profile, logs (firmware/store.py, firmware/profile.py, firmware/events.py) ------
+# Functionality error of the non-volatile memory (Appendix A "Firmware / integrity"): a record
+# with both copies bad, a foreign/corrupt FRAM image (store read-only), a write that did not
+# verify. Alarm with no GBCS "cleared" code; the off entry uses the meter-specific block
+# 0xF030-0xF03F taken by this area.
+NVM_ERROR = const(0x81AE)  # value = number of records in error
+NVM_ERROR_CLEARED = const(0xF030)
+EVENT_LOG_CLEARED = const(0x8F52)  # ECS15a cleared the Event Log (requirements.md §14)
+STORE_FORMATTED = const(0xF031)  # blank FRAM formatted at boot; value = FRAM size in KiB
+STORE_REPAIRED = const(0xF032)  # record copies rewritten at mount; value = how many
+# ---- end store ------------------------------------------------------------------------------
