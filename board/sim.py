@@ -19,6 +19,10 @@ environment variable, else from `sim.json` in the working directory:
     load         "london" (the household profile in data/, default) or "constant"
     safe_mode    true: the safe-mode key is held at power-on
     display      "terminal" (default when live) or "none"
+    tick_s       metering window in seconds (1 by default; long runs such as 400 days use 60:
+                 the ADE7953 line-cycle window is LINECYC half cycles, at most 655 s, and a
+                 60 s window of the household load stays far below the energy registers'
+                 capacity)
 
 This file runs under the MicroPython unix port (`make sim`, the HIL suite) and under CPython
 (host tests); it is never deployed to a real board.
@@ -43,6 +47,7 @@ _DEFAULTS = {
     "load": "london",
     "safe_mode": False,
     "display": None,
+    "tick_s": 1,
 }
 _PROFILE_CSV = "data/london-household-MAC000060-hh.csv"
 # Bound on scheduler passes after one event (flag -> metering task -> UI task needs two).
@@ -78,6 +83,11 @@ def load_options(overrides=None):
             raise ValueError("unknown sim option %r; known: %s" % (key, ", ".join(_DEFAULTS)))
     if opts["afe"] not in ("ade7953", "atm90e32"):
         raise ValueError("afe must be 'ade7953' or 'atm90e32', not %r" % (opts["afe"],))
+    tick = opts["tick_s"]
+    if not (isinstance(tick, int) and 1 <= tick <= 300):
+        raise ValueError(
+            "tick_s must be a whole number of seconds from 1 to 300, not %r" % (tick,)
+        )
     speed = opts["speed"]
     if speed != "max" and not (isinstance(speed, (int, float)) and speed > 0):
         raise ValueError("speed must be 'max' or a positive number, not %r" % (speed,))
@@ -135,6 +145,9 @@ class SimBoard:
         days = opts["days"]
         self.end_us = None if days is None else int(days * 86400) * 1_000_000
         self.watchdog_reset = False
+        self.energy_reads = 0  # windows the AFE driver has read (see _count_reads)
+        self._reads_at_end = None
+        self.truth_at_last_read = None
         self.afe_model = None
         self.fram_model = None
         self.rtc_model = None
@@ -144,6 +157,35 @@ class SimBoard:
         self.supply = None
         self.cover_models = ()
         self._lcd_frames_shown = 0
+
+    def _final_read_done(self):
+        """The run ends with the first metering window read at or after the end time, so the
+        registers and the ground truth written beside them cover exactly the same energy."""
+        if self._reads_at_end is None:
+            self._reads_at_end = self.energy_reads
+        return self.energy_reads > self._reads_at_end
+
+    def count_reads(self, afe):
+        """Wrap the driver's read so the engine knows when a window was read and can take the
+        ground truth at that instant (sim only; the driver itself is untouched)."""
+        read = afe.read_energy_into
+
+        def read_and_note(counts):
+            ok = read(counts)
+            self.energy_reads += 1
+            self.truth_at_last_read = (self.time.now_us(), self._truth_now())
+            return ok
+
+        afe.read_energy_into = read_and_note
+
+    def _truth_now(self):
+        out = {"energy_uj": [list(self.grid.energy_uj(p)) for p in range(self.grid.phases)]}
+        model = self.afe_model
+        if self.grid.phases == 1:
+            out["afe_counts"] = [list(model.truth_counts())]
+        else:
+            out["afe_counts"] = [list(model.truth_counts(p)) for p in range(self.grid.phases)]
+        return out
 
     def now_s(self):
         return self.time.now_us() // 1_000_000
@@ -162,12 +204,12 @@ class SimBoard:
         show = self.opts["display"] or ("terminal" if live else "none")
         while True:
             now = t.now_us()
-            if self.end_us is not None and now >= self.end_us:
+            if self.end_us is not None and now >= self.end_us and self._final_read_done():
                 return
             due = t.next_due_us()
             if due is None or due > now + 1_000_000:
                 due = now + 1_000_000
-            if self.end_us is not None and due > self.end_us:
+            if self.end_us is not None and now < self.end_us < due:
                 due = self.end_us
             if live:
                 await sleep_ms(int((due - now) / 1000 / speed))
@@ -220,14 +262,14 @@ class SimBoard:
                 f.write(to_pbm(self.lcd_model.pixels()))
 
     def truth(self):
-        """The grid model's exact energy, per phase and quadrant (µJ and AFE counts)."""
-        phases = []
-        for p in range(self.grid.phases):
-            phases.append({"energy_uj": list(self.grid.energy_uj(p))})
-        out = {"sim_time_s": self.now_s(), "phases": phases}
-        if hasattr(self.afe_model, "truth_counts"):
-            out["afe_counts"] = list(self.afe_model.truth_counts())
-        return out
+        """The grid model's exact energy (µJ per phase and quadrant) and the AFE model's exact
+        counts, both at the instant the last metering window was read."""
+        if self.truth_at_last_read is None:
+            return {"at_us": None}
+        at_us, truth = self.truth_at_last_read
+        truth["at_us"] = at_us
+        truth["windows_read"] = self.energy_reads
+        return truth
 
 
 def _makedirs(path):
@@ -324,6 +366,7 @@ def build(**overrides):
     hw.sim = sim
     hw.ticks_ms = sim.time.ticks_ms
     hw.sleep_ms = sim.sleep_ms
+    hw.tick_ms = opts["tick_s"] * 1000
     if three_phase:
         from hal.atm90e32 import ATM90E32
 
@@ -334,8 +377,12 @@ def build(**overrides):
     else:
         from hal.ade7953 import ADE7953
 
-        hw.afe = ADE7953(spi, cs_afe, irq=afe_irq, sleep_ms=sim.sleep_ms)
+        # LINECYC counts half line cycles: 100 per second at 50 Hz.
+        hw.afe = ADE7953(
+            spi, cs_afe, irq=afe_irq, sleep_ms=sim.sleep_ms, linecyc=100 * opts["tick_s"]
+        )
         hw.afe_irq = afe_irq
+    sim.count_reads(hw.afe)
     hw.fram = MB85RS(spi, cs_fram)
     hw.rtc = RV3032(i2c, sleep_ms=sim.sleep_ms)
     # Level switching + trickle charge for the supercap; writes the EEPROM only if it differs.

@@ -25,7 +25,7 @@ from firmware.screen import Screen
 from lib.aio import ThreadSafeFlag
 from lib.ticks import ticks_diff
 
-# The watchdog period: several metering windows, so one slow tick never resets the board.
+# The watchdog period: at least three metering windows, so one slow tick never resets it.
 _WDT_TIMEOUT_MS = 8000
 # The UI task must have run within this many metering ticks for the watchdog to be fed.
 _UI_STALL_TICKS = 5
@@ -118,7 +118,7 @@ class App:
             tasks.append(asyncio.create_task(self._service(coro, stop)))
         self._start_tick_source()
         if self.wdt is None:
-            self.wdt = hw.new_wdt(_WDT_TIMEOUT_MS)
+            self.wdt = hw.new_wdt(max(_WDT_TIMEOUT_MS, 3 * hw.tick_ms))
         self.running = True
         try:
             await stop.wait()

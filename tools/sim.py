@@ -61,11 +61,12 @@ def build_parser():
     p.add_argument("--start", type=parse_date, help="simulated start date (UTC), YYYY-MM-DD")
     p.add_argument("--fram-image", help="FRAM image file kept across runs (default: in --out)")
     p.add_argument("--display", choices=("terminal", "none"), help="where the LCD is shown")
+    p.add_argument("--tick-s", type=int, default=1, help="metering window, s (60 for long runs)")
     return p
 
 
 def options_from_args(args):
-    opts = {"afe": args.afe, "speed": args.speed, "load": args.load}
+    opts = {"afe": args.afe, "speed": args.speed, "load": args.load, "tick_s": args.tick_s}
     if args.days is not None:
         if args.days <= 0:
             raise SystemExit("--days must be positive")
