@@ -241,6 +241,8 @@ class SimBoard:
         print("sim time %d s  (Ctrl-C to stop)" % self.now_s())
 
     def write_outputs(self, app):
+        if self.opts["fram_image"] and self.fram_model is not None:
+            self.fram_model.save()  # the part keeps its contents for the next run
         out = self.opts["out"]
         if not out:
             return

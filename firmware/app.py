@@ -36,12 +36,13 @@ class App:
 
     def __init__(self, hw):
         self.hw = hw
-        self.meter = Meter(hw.afe.phases, hw.afe.count_uwh)
+        self.meter = Meter(
+            hw.afe.phases, hw.afe.count_uwh, hw.fram, hw.rtc, hw.ticks_ms, tick_ms=hw.tick_ms
+        )
         self.screen = Screen(hw.lcd) if hw.lcd is not None else None
         self.tick_flag = ThreadSafeFlag()
         self.ui_flag = ThreadSafeFlag()
         self._on_tick_irq_ref = self._on_tick_irq  # bound once: binding allocates
-        self._counts = self.meter.counts_buffer()
         self._timer = None
         self.wdt = None
         self.ui_runs = 0
@@ -70,12 +71,21 @@ class App:
     async def metering_task(self):
         hw = self.hw
         afe = hw.afe
-        counts = self._counts
         meter = self.meter
+        counts = meter.counts
+        figures = meter.figures
         while True:
             await self.tick_flag.wait()
-            ok = afe.read_energy_into(counts)
-            meter.on_tick(counts, ok)
+            # Read-clear registers: exactly one read per window, never retried (DESIGN rule 7).
+            try:
+                ok = afe.read_energy_into(counts)
+            except OSError:
+                ok = False
+            try:
+                afe.measure_into(figures)
+            except OSError:
+                ok = False  # no figures: the creep gate and monitor cannot vouch for the window
+            meter.on_tick(counts, ok, figures)
             if self.first_tick_ms is None:
                 self.first_tick_ms = ticks_diff(hw.ticks_ms(), self.started_ms)
             self._feed_watchdog_if_healthy()
@@ -140,6 +150,10 @@ class App:
             "heap_free": gc.mem_free(),
             "heap_used": gc.mem_alloc(),
             "registers_wh": self.meter.registers_wh(),
+            "phase_registers_wh": self.meter.phase_registers_wh(),
+            "clock_valid": self.meter.clock.valid,
+            "utc": self.meter.clock.timestamp_or_none(),
+            "store": self.meter.boot_report,
         }
         if hw.sim is not None:
             out["sim_time_s"] = hw.sim.now_s()
@@ -154,6 +168,7 @@ def main(hw):
     global _app
     _app = App(hw)
     hw.afe.begin()
+    _app.meter.boot()
     return resume()
 
 
