@@ -27,15 +27,20 @@ def run():
     hw = board.build()
     from firmware import app
 
-    try:
-        return app.main(hw)
-    except KeyboardInterrupt:
-        log("meter stopped by keyboard interrupt; firmware.app.resume() restarts it")
-        return None
-    except Exception as exc:  # noqa: BLE001 - any escape is a crash: log it, then reset
-        _record_crash(exc)
-        hw.reset()
-    return None
+    meter = None
+    while hw is not None:
+        try:
+            meter = app.main(hw)
+        except KeyboardInterrupt:
+            log("meter stopped by keyboard interrupt; firmware.app.resume() restarts it")
+            return None
+        except Exception as exc:  # noqa: BLE001 - any escape is a crash: log it, then reset
+            _record_crash(exc)
+            hw.reset()
+        # Real boards never get here; the virtual board does after a simulated power cut
+        # (it powers up again with the same chips) and at the end of a --days run (None).
+        hw = hw.next_boot()
+    return meter
 
 
 run()

@@ -44,3 +44,8 @@ class Hardware:
     def finish(self, app):
         """Called if the meter loop ends (only the virtual board ends: after --days)."""
         return None
+
+    def next_boot(self):
+        """The Hardware to boot next after the meter loop ended, or None. Only the virtual
+        board returns one: after a simulated power cut it powers up again."""
+        return None

@@ -16,7 +16,9 @@ environment variable, else from `sim.json` in the working directory:
                  fram.img, display.pbm)
     fram_image   file backing the FRAM (kept across runs, like the real part)
     start_utc    simulated start, seconds since 2000-01-01T00:00:00Z (default 2024-01-01)
-    load         "london" (the household profile in data/, default) or "constant"
+    load         "london" (the household profile in data/, default), "constant" (2 kW) or
+                 "varied" (a daily cycle of import, export, reactive both ways, low load,
+                 no load, an outage and, on 3 phases, a phase loss)
     safe_mode    true: the safe-mode key is held at power-on
     display      "terminal" (default when live) or "none"
     tick_s       metering window in seconds (1 by default; long runs such as 400 days use 60:
@@ -81,6 +83,8 @@ def load_options(overrides=None):
     for key in opts:
         if key not in _DEFAULTS:
             raise ValueError("unknown sim option %r; known: %s" % (key, ", ".join(_DEFAULTS)))
+    if opts["load"] not in ("london", "constant", "varied"):
+        raise ValueError("load must be 'london', 'constant' or 'varied', not %r" % (opts["load"],))
     if opts["afe"] not in ("ade7953", "atm90e32"):
         raise ValueError("afe must be 'ade7953' or 'atm90e32', not %r" % (opts["afe"],))
     tick = opts["tick_s"]
@@ -122,49 +126,216 @@ def _profile_start(start_utc):
     return "%04d-%02d-%02d 00:00" % (year, month, day)
 
 
+def varied_program(phases):
+    """One simulated day, repeated: every quadrant, low and no load, an outage, a phase loss.
+
+    Load changes sign only across a 5-minute no-load gap, so no metering window (up to 300 s)
+    holds both import and export: the ADE7953's signed energy register nets inside a window,
+    and this keeps the exactness check one of registering, not of chip netting.
+    """
+    from hal.sim.grid import Constant, Outage, PhaseLoss, Sequence
+
+    minute = 60_000
+
+    def load(p_mw, q_mvar):
+        return Constant(p_mw=p_mw, q_mvar=q_mvar, phases=phases)
+
+    idle = load(0, 0)
+    evening = load(1_500_000, 493_000)
+    if phases == 3:
+        evening = Sequence([(60 * minute, PhaseLoss(evening, 1)), (1, evening)])
+    steps = [
+        (360 * minute, load(800_000, 387_000)),  # night import, inductive (QI)
+        (5 * minute, idle),
+        (355 * minute, load(-2_500_000, -300_000)),  # PV export, capacitive (QIII)
+        (5 * minute, idle),
+        (115 * minute, load(4_000_000, -1_200_000)),  # import, capacitive (QIV)
+        (30 * minute, Outage(phases)),
+        (210 * minute, load(30_000, 9_000)),  # low load: 130 mA, above the starting current
+        (5 * minute, idle),  # no load: nothing may register
+        (115 * minute, load(-1_000_000, 250_000)),  # export, inductive (QII)
+        (5 * minute, idle),
+        (235 * minute, evening),  # import; on 3 phases L2 is lost for the first hour
+    ]
+    return Sequence(steps, loop=True)
+
+
 class SimBoard:
-    """Simulated time, the grid and every chip model; the engine coroutine drives them."""
+    """Simulated time, the grid, the buses and every chip model: the board's hardware.
+
+    The models live as long as the SimBoard; the drivers and the firmware are built anew at
+    every power-up (`hardware()`), exactly as a real board reboots with its FRAM and RTC
+    contents intact. The engine coroutine drives time while the firmware runs.
+    """
 
     def __init__(self, opts):
+        from hal.sim.fram_model import MB85RSModel
         from hal.sim.grid import Constant, GridModel, ProfileCsv
+        from hal.sim.keypad_model import KeypadModel
+        from hal.sim.lcd_model import ST7567Model
+        from hal.sim.relay_model import LatchingRelayModel
+        from hal.sim.rtc_model import RV3032Model
+        from hal.sim.supply_model import CoverSwitch, PowerFailComparator
 
         self.opts = opts
         self.time = SimTime()
         machine.Timer.sim_time = self.time
         machine.WDT.sim_time = self.time
-        phases = 3 if opts["afe"] == "atm90e32" else 1
+        self.three_phase = opts["afe"] == "atm90e32"
+        phases = 3 if self.three_phase else 1
         profile = _find_profile() if opts["load"] == "london" else None
-        if profile is not None:
+        if opts["load"] == "varied":
+            program = varied_program(phases)
+        elif profile is not None:
             program = ProfileCsv(profile, start=_profile_start(opts["start_utc"]), phases=phases)
         else:
-            # 2 kW import at PF 0.95 lagging (658 var) on every phase.
+            # 2 kW import at PF 0.95 lagging (657 var) on every phase.
             program = Constant(p_mw=2_000_000, q_mvar=657_361, phases=phases)
-        self.program = program
-        self.grid = GridModel(self.time, phases=phases, program=self.program)
+        self.grid = GridModel(self.time, phases=phases, program=program)
         self.start_utc = opts["start_utc"]
         days = opts["days"]
         self.end_us = None if days is None else int(days * 86400) * 1_000_000
         self.watchdog_reset = False
-        self.energy_reads = 0  # windows the AFE driver has read (see _count_reads)
+        self.power_lost = False
+        self.boots = 0
+        self.outages = 0
+        self.energy_reads = 0  # windows the AFE driver has read (see count_reads)
         self._reads_at_end = None
         self.truth_at_last_read = None
-        self.afe_model = None
-        self.fram_model = None
-        self.rtc_model = None
-        self.lcd_model = None
-        self.keypad_model = None
-        self.relay_model = None
-        self.supply = None
-        self.cover_models = ()
+        self._truth_before = None  # AFE truth counts of earlier power-ups (the model restarts)
+        self.lost_at_cuts = [[0, 0, 0, 0] for _ in range(phases)]  # unread at power cuts
         self._lcd_frames_shown = 0
+        self.heap_mark = 0
+        self.last_app = None
+        Pin = machine.Pin
 
-    def _final_read_done(self):
-        """The run ends with the first metering window read at or after the end time, so the
-        registers and the ground truth written beside them cover exactly the same energy."""
-        if self._reads_at_end is None:
-            self._reads_at_end = self.energy_reads
-        return self.energy_reads > self._reads_at_end
+        # ---- buses, pins and chip models (the board's hardware) ---------------------------
+        # Mode 3 suits every device on the bus (the ATM90E32 needs it; the ADE7953, MB85RS and
+        # ST7567 accept modes 0 and 3), so one bus set-up serves both front ends.
+        self.spi = machine.SPI(2, baudrate=1_000_000, polarity=1, phase=1)
+        self.i2c = machine.I2C(0, freq=400_000)
+        self.cs_afe = Pin("GPIO5", Pin.OUT, value=1)
+        self.afe_irq = None
+        if self.three_phase:
+            from hal.sim.atm90e32_model import ATM90E32Model
 
+            self.afe_model = ATM90E32Model(self.time, self.grid)
+        else:
+            from hal.sim.ade7953_model import ADE7953Model
+
+            self.afe_irq = Pin("GPIO34", Pin.IN)
+            self.afe_model = ADE7953Model(self.time, self.grid, self.afe_irq)
+        self.spi.attach(self.cs_afe, self.afe_model)
+
+        self.cs_fram = Pin("GPIO15", Pin.OUT, value=1)
+        self.fram_model = MB85RSModel("MB85RS2MT", path=opts["fram_image"])
+        self.spi.attach(self.cs_fram, self.fram_model)
+
+        self.rtc_model = RV3032Model(self.time, start_utc=opts["start_utc"])
+        self.i2c.attach(0x51, self.rtc_model)
+
+        self.cs_lcd = Pin("GPIO4", Pin.OUT, value=1)
+        self.lcd_dc = Pin("GPIO2", Pin.OUT, value=0)
+        self.lcd_model = ST7567Model(self.lcd_dc)
+        self.spi.attach(self.cs_lcd, self.lcd_model)
+
+        # On the real boards the keypad sits behind a PCF8574; here on direct pins.
+        self.rows = [Pin("KP_R%d" % i, Pin.OUT, value=1) for i in range(4)]
+        self.cols = [Pin("KP_C%d" % i, Pin.IN, Pin.PULL_UP) for i in range(3)]
+        self.buttons = [Pin("BTN_A", Pin.IN, Pin.PULL_UP), Pin("BTN_B", Pin.IN, Pin.PULL_UP)]
+        self.keypad_model = KeypadModel(self.rows, self.cols, self.buttons)
+
+        self.set_coil = Pin("GPIO25", Pin.OUT, value=0)
+        self.reset_coil = Pin("GPIO26", Pin.OUT, value=0)
+        self.feedback = Pin("GPIO27", Pin.IN)
+        self.relay_model = LatchingRelayModel(
+            self.time, self.set_coil, self.reset_coil, self.feedback
+        )
+        self.aux_load = Pin("GPIO32", Pin.OUT, value=0)
+        self.power_fail = Pin("GPIO35", Pin.IN, value=1)
+        self.supply = PowerFailComparator(self.power_fail, self.time)
+        self.terminal = Pin("GPIO36", Pin.IN)
+        self.case = Pin("GPIO39", Pin.IN)
+        self.cover_models = (
+            CoverSwitch(self.terminal, "terminal"),
+            CoverSwitch(self.case, "case"),
+        )
+        self.uart = machine.UART(2, baudrate=9600)
+
+    # ---- the firmware's view: drivers over the models, built at every power-up ------------
+    def hardware(self):
+        """Build the drivers (exactly what board/real.py builds on an ESP32) -> Hardware."""
+        import gc
+
+        gc.collect()
+        self.heap_mark = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+        from hal.fram import MB85RS
+        from hal.keypad import Keypad
+        from hal.relay import LatchingRelay
+        from hal.rv3032 import RV3032
+        from hal.st7567 import ST7567
+
+        opts = self.opts
+        self.boots += 1
+        self.power_lost = False
+        hw = Hardware("sim")
+        hw.sim = self
+        hw.ticks_ms = self.time.ticks_ms
+        hw.sleep_ms = self.sleep_ms
+        hw.tick_ms = opts["tick_s"] * 1000
+        if self.three_phase:
+            from hal.atm90e32 import ATM90E32
+
+            hw.afe = ATM90E32(self.spi, self.cs_afe, sleep_ms=self.sleep_ms)
+            hw.new_timer = lambda period_ms, cb: machine.Timer(
+                0, mode=machine.Timer.PERIODIC, period=period_ms, callback=cb
+            )
+        else:
+            from hal.ade7953 import ADE7953
+
+            # LINECYC counts half line cycles: 100 per second at 50 Hz.
+            hw.afe = ADE7953(
+                self.spi,
+                self.cs_afe,
+                irq=self.afe_irq,
+                sleep_ms=self.sleep_ms,
+                linecyc=100 * opts["tick_s"],
+            )
+            hw.afe_irq = self.afe_irq
+        self.count_reads(hw.afe)
+        hw.fram = MB85RS(self.spi, self.cs_fram)
+        hw.rtc = RV3032(self.i2c, sleep_ms=self.sleep_ms)
+        # Level switching + trickle charge for the supercap; writes the EEPROM only if needed.
+        hw.rtc.configure_backup()
+        hw.lcd = ST7567(self.spi, self.cs_lcd, self.lcd_dc, sleep_ms=self.sleep_ms)
+        hw.keypad = Keypad(self.rows, self.cols, (("A", self.buttons[0]), ("B", self.buttons[1])))
+        hw.relay = LatchingRelay(
+            self.set_coil, self.reset_coil, self.feedback, sleep_ms=self.sleep_ms
+        )
+        hw.aux_load = self.aux_load
+        hw.power_fail = self.power_fail
+        hw.covers = (("terminal", self.terminal), ("case", self.case))
+        hw.uart = self.uart
+        hw.new_wdt = lambda timeout_ms: machine.WDT(0, timeout=timeout_ms)
+        hw.services = lambda: (self.engine(),)
+        hw.finish = self.finish
+        hw.next_boot = self.next_boot
+
+        def reset():
+            # The process ends with a distinct status; tools/sim.py reports it as a reset.
+            raise SystemExit(3)
+
+        hw.reset = reset
+        return hw
+
+    def now_s(self):
+        return self.time.now_us() // 1_000_000
+
+    def sleep_ms(self, ms):
+        """Blocking delay as seen by drivers: simulated time passes, events fire."""
+        self.time.advance(ms * 1000)
+
+    # ---- ground truth ------------------------------------------------------------------
     def count_reads(self, afe):
         """Wrap the driver's read so the engine knows when a window was read and can take the
         ground truth at that instant (sim only; the driver itself is untouched)."""
@@ -178,37 +349,77 @@ class SimBoard:
 
         afe.read_energy_into = read_and_note
 
-    def _truth_now(self):
-        out = {"energy_uj": [list(self.grid.energy_uj(p)) for p in range(self.grid.phases)]}
+    def _afe_truth_counts(self):
+        """The AFE model's exact counts per phase and quadrant since the sim began."""
         model = self.afe_model
         if self.grid.phases == 1:
-            out["afe_counts"] = [list(model.truth_counts())]
+            counts = [list(model.truth_counts())]
         else:
-            out["afe_counts"] = [list(model.truth_counts(p)) for p in range(self.grid.phases)]
-        return out
+            counts = [list(model.truth_counts(p)) for p in range(self.grid.phases)]
+        before = self._truth_before
+        if before is not None:
+            for p in range(len(counts)):
+                for q in range(4):
+                    counts[p][q] += before[p][q]
+        return counts
 
-    def now_s(self):
-        return self.time.now_us() // 1_000_000
+    def _truth_now(self):
+        return {
+            "energy_uj": [list(self.grid.energy_uj(p)) for p in range(self.grid.phases)],
+            "afe_counts": self._afe_truth_counts(),
+        }
 
-    def sleep_ms(self, ms):
-        """Blocking delay as seen by drivers: simulated time passes, events fire."""
-        self.time.advance(ms * 1000)
+    def truth(self):
+        """The grid model's exact energy (µJ per phase and quadrant) and the AFE model's exact
+        counts, both at the instant the last metering window was read. `afe_counts` is what
+        the chip delivered to the meter; `afe_counts_lost_at_power_cuts` is what it had
+        measured but not yet handed over when the supply failed (at most one window a cut)."""
+        if self.truth_at_last_read is None:
+            return {"at_us": None}
+        at_us, truth = self.truth_at_last_read
+        truth["at_us"] = at_us
+        truth["windows_read"] = self.energy_reads
+        truth["outages"] = self.outages
+        truth["afe_counts_lost_at_power_cuts"] = self.lost_at_cuts
+        return truth
+
+    # ---- the engine -----------------------------------------------------------------------
+    def _final_read_done(self):
+        """The run ends with the first metering window read at or after the end time, so the
+        registers and the ground truth written beside them cover exactly the same energy."""
+        if self._reads_at_end is None:
+            self._reads_at_end = self.energy_reads
+        return self.energy_reads > self._reads_at_end
+
+    def _ended(self):
+        return self.end_us is not None and self.time.now_us() >= self.end_us
 
     async def engine(self):
-        """Advance simulated time event by event, yielding to the firmware after each."""
+        """Advance simulated time event by event, yielding to the firmware after each. Returns
+        when the run is over, when the watchdog would reset the board, or when the mains goes
+        and the hold-up time has run out (the MCU dies: see next_boot)."""
         from lib.aio import sleep_ms
 
         t = self.time
+        grid = self.grid
         speed = self.opts["speed"]
         live = speed != "max"
         show = self.opts["display"] or ("terminal" if live else "none")
         while True:
             now = t.now_us()
-            if self.end_us is not None and now >= self.end_us and self._final_read_done():
+            if self._ended() and self._final_read_done():
                 return
+            if not grid.supply_on():
+                if self._supply_lost():
+                    return
+            elif not self.supply.supply_on:
+                self.supply.supply(True)  # a dip shorter than the hold-up time: MCU survived
             due = t.next_due_us()
             if due is None or due > now + 1_000_000:
                 due = now + 1_000_000
+            change = grid.next_change_us()
+            if change is not None and now < change < due:
+                due = change
             if self.end_us is not None and now < self.end_us < due:
                 due = self.end_us
             if live:
@@ -229,6 +440,61 @@ class SimBoard:
             if show == "terminal":
                 self._render_terminal()
 
+    def _supply_lost(self):
+        """Mains gone: the comparator warns, the hold-up capacitor keeps the MCU alive for a
+        few ms, then everything without a backup supply stops. True once the MCU is dead."""
+        self.supply.supply(False)
+        if self.supply.rail_ok:
+            return False  # still inside the hold-up time: the firmware keeps running
+        self.power_lost = True
+        self.outages += 1
+        machine.power_off_timers()
+        # The chip dies with the energy of its unfinished window (measured since the last
+        # read, never readable now: in line-cycle mode the registers only update at CYCEND).
+        # The model restarts its count at power-up, so the truth carried forward is what the
+        # meter could read, and the unread part is reported as lost at this cut.
+        at_cut = self._afe_truth_counts()
+        last = self.truth_at_last_read
+        read = at_cut if last is None else last[1]["afe_counts"]
+        lost = self.lost_at_cuts
+        for p in range(len(at_cut)):
+            for q in range(4):
+                lost[p][q] += at_cut[p][q] - read[p][q]
+        self._truth_before = [list(phase) for phase in read]
+        self.afe_model.power_down()
+        self.fram_model.power_off()
+        self.rtc_model.power_off()
+        return True
+
+    def next_boot(self):
+        """After the firmware stopped: ride out an outage and power the board up again (a new
+        Hardware with fresh drivers over the same chips), or finish the run (None)."""
+        if not self.power_lost:
+            return None
+        t = self.time
+        grid = self.grid
+        while not grid.supply_on():
+            if self._ended():
+                self._write_outputs(self.last_app)
+                return None
+            due = grid.next_change_us()
+            if due is None:
+                due = t.now_us() + 3_600_000_000
+            if self.end_us is not None and t.now_us() < self.end_us < due:
+                due = self.end_us
+            t.advance_to(due)
+        self.supply.supply(True)
+        self.rtc_model.power_on()
+        self.fram_model.power_on()
+        self.afe_model.power_up()
+        return self.hardware()
+
+    def finish(self, app):
+        """Called when the meter loop ends; outputs are written only when the run is over."""
+        self.last_app = app
+        if not self.power_lost:
+            self._write_outputs(app)
+
     def _render_terminal(self):
         model = self.lcd_model
         if model is None or model.bytes_in == self._lcd_frames_shown:
@@ -240,38 +506,28 @@ class SimBoard:
         print("\x1b[H\x1b[2J" + to_terminal(model.pixels()))
         print("sim time %d s  (Ctrl-C to stop)" % self.now_s())
 
-    def write_outputs(self, app):
-        if self.opts["fram_image"] and self.fram_model is not None:
+    def _write_outputs(self, app):
+        if self.opts["fram_image"]:
             self.fram_model.save()  # the part keeps its contents for the next run
         out = self.opts["out"]
-        if not out:
+        if not out or app is None:
             return
         _makedirs(out)
         status = app.status()
         status["watchdog_reset"] = self.watchdog_reset
         status["afe"] = self.opts["afe"]
         status["start_utc"] = self.start_utc
+        status["boots"] = self.boots
+        status["outages"] = self.outages
         with open(out + "/registers.json", "w") as f:
             json.dump(status, f)
         with open(out + "/truth.json", "w") as f:
             json.dump(self.truth(), f)
-        if self.fram_model is not None:
-            self.fram_model.save(out + "/fram.img")
-        if self.lcd_model is not None:
-            from hal.sim.render import to_pbm
+        self.fram_model.save(out + "/fram.img")
+        from hal.sim.render import to_pbm
 
-            with open(out + "/display.pbm", "wb") as f:
-                f.write(to_pbm(self.lcd_model.pixels()))
-
-    def truth(self):
-        """The grid model's exact energy (µJ per phase and quadrant) and the AFE model's exact
-        counts, both at the instant the last metering window was read."""
-        if self.truth_at_last_read is None:
-            return {"at_us": None}
-        at_us, truth = self.truth_at_last_read
-        truth["at_us"] = at_us
-        truth["windows_read"] = self.energy_reads
-        return truth
+        with open(out + "/display.pbm", "wb") as f:
+            f.write(to_pbm(self.lcd_model.pixels()))
 
 
 def _makedirs(path):
@@ -288,121 +544,5 @@ def _makedirs(path):
 
 
 def build(**overrides):
-    """Wire the virtual board exactly like the ESP32 DevKitC (board/esp32_devkit.py).
-
-    The models are built first and the heap is marked (`sim.heap_mark`) before any driver or
-    firmware module is imported, so the bench can report the heap the firmware itself uses.
-    """
-    import gc
-
-    from hal.sim.fram_model import MB85RSModel
-    from hal.sim.keypad_model import KeypadModel
-    from hal.sim.lcd_model import ST7567Model
-    from hal.sim.relay_model import LatchingRelayModel
-    from hal.sim.rtc_model import RV3032Model
-    from hal.sim.supply_model import CoverSwitch, PowerFailComparator
-
-    opts = load_options(overrides)
-    sim = SimBoard(opts)
-    Pin = machine.Pin
-    three_phase = opts["afe"] == "atm90e32"
-
-    # ---- buses, pins and chip models (the board's hardware) ----------------------------
-    # Mode 3 suits every device on the bus (ATM90E32 needs it; the ADE7953, MB85RS and ST7567
-    # accept modes 0 and 3), so one bus set-up serves both front ends.
-    spi = machine.SPI(2, baudrate=1_000_000, polarity=1, phase=1)
-    i2c = machine.I2C(0, freq=400_000)
-    cs_afe = Pin("GPIO5", Pin.OUT, value=1)
-    afe_irq = None
-    if three_phase:
-        from hal.sim.atm90e32_model import ATM90E32Model
-
-        sim.afe_model = ATM90E32Model(sim.time, sim.grid)
-    else:
-        from hal.sim.ade7953_model import ADE7953Model
-
-        afe_irq = Pin("GPIO34", Pin.IN)
-        sim.afe_model = ADE7953Model(sim.time, sim.grid, afe_irq)
-    spi.attach(cs_afe, sim.afe_model)
-
-    cs_fram = Pin("GPIO15", Pin.OUT, value=1)
-    sim.fram_model = MB85RSModel("MB85RS2MT", path=opts["fram_image"])
-    spi.attach(cs_fram, sim.fram_model)
-
-    sim.rtc_model = RV3032Model(sim.time, start_utc=opts["start_utc"])
-    i2c.attach(0x51, sim.rtc_model)
-
-    cs_lcd = Pin("GPIO4", Pin.OUT, value=1)
-    lcd_dc = Pin("GPIO2", Pin.OUT, value=0)
-    sim.lcd_model = ST7567Model(lcd_dc)
-    spi.attach(cs_lcd, sim.lcd_model)
-
-    # On the real boards the keypad sits behind a PCF8574; here on direct pins.
-    rows = [Pin("KP_R%d" % i, Pin.OUT, value=1) for i in range(4)]
-    cols = [Pin("KP_C%d" % i, Pin.IN, Pin.PULL_UP) for i in range(3)]
-    buttons = [Pin("BTN_A", Pin.IN, Pin.PULL_UP), Pin("BTN_B", Pin.IN, Pin.PULL_UP)]
-    sim.keypad_model = KeypadModel(rows, cols, buttons)
-
-    set_coil = Pin("GPIO25", Pin.OUT, value=0)
-    reset_coil = Pin("GPIO26", Pin.OUT, value=0)
-    feedback = Pin("GPIO27", Pin.IN)
-    sim.relay_model = LatchingRelayModel(sim.time, set_coil, reset_coil, feedback)
-    power_fail = Pin("GPIO35", Pin.IN, value=1)
-    sim.supply = PowerFailComparator(power_fail)
-    terminal = Pin("GPIO36", Pin.IN)
-    case = Pin("GPIO39", Pin.IN)
-    sim.cover_models = (CoverSwitch(terminal, "terminal"), CoverSwitch(case, "case"))
-    uart = machine.UART(2, baudrate=9600)
-
-    gc.collect()
-    sim.heap_mark = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
-
-    # ---- drivers: exactly what board/real.py builds on an ESP32 -----------------------
-    from hal.fram import MB85RS
-    from hal.keypad import Keypad
-    from hal.relay import LatchingRelay
-    from hal.rv3032 import RV3032
-    from hal.st7567 import ST7567
-
-    hw = Hardware("sim")
-    hw.sim = sim
-    hw.ticks_ms = sim.time.ticks_ms
-    hw.sleep_ms = sim.sleep_ms
-    hw.tick_ms = opts["tick_s"] * 1000
-    if three_phase:
-        from hal.atm90e32 import ATM90E32
-
-        hw.afe = ATM90E32(spi, cs_afe, sleep_ms=sim.sleep_ms)
-        hw.new_timer = lambda period_ms, cb: machine.Timer(
-            0, mode=machine.Timer.PERIODIC, period=period_ms, callback=cb
-        )
-    else:
-        from hal.ade7953 import ADE7953
-
-        # LINECYC counts half line cycles: 100 per second at 50 Hz.
-        hw.afe = ADE7953(
-            spi, cs_afe, irq=afe_irq, sleep_ms=sim.sleep_ms, linecyc=100 * opts["tick_s"]
-        )
-        hw.afe_irq = afe_irq
-    sim.count_reads(hw.afe)
-    hw.fram = MB85RS(spi, cs_fram)
-    hw.rtc = RV3032(i2c, sleep_ms=sim.sleep_ms)
-    # Level switching + trickle charge for the supercap; writes the EEPROM only if it differs.
-    hw.rtc.configure_backup()
-    hw.lcd = ST7567(spi, cs_lcd, lcd_dc, sleep_ms=sim.sleep_ms)
-    hw.keypad = Keypad(rows, cols, (("A", buttons[0]), ("B", buttons[1])))
-    hw.relay = LatchingRelay(set_coil, reset_coil, feedback, sleep_ms=sim.sleep_ms)
-    hw.aux_load = Pin("GPIO32", Pin.OUT, value=0)
-    hw.power_fail = power_fail
-    hw.covers = (("terminal", terminal), ("case", case))
-    hw.uart = uart
-    hw.new_wdt = lambda timeout_ms: machine.WDT(0, timeout=timeout_ms)
-    hw.services = lambda: (sim.engine(),)
-    hw.finish = sim.write_outputs
-
-    def reset():
-        # The process ends with a distinct status; tools/sim.py reports it as a reset.
-        raise SystemExit(3)
-
-    hw.reset = reset
-    return hw
+    """The virtual board's Hardware bundle, wired like the ESP32 DevKitC (board/real.py)."""
+    return SimBoard(load_options(overrides)).hardware()

@@ -60,24 +60,40 @@ class CreepGate:
         self.threshold_ma = threshold_ma
         self.gated_ticks = array("l", [0] * phases)  # windows discarded, per phase
         self.discarded = array("l", [0] * (4 * phases))  # counts discarded, per slot
+        # Bit p set: phase p's current was below the threshold when the previous window
+        # ended, i.e. when this window began. All set at boot: nothing vouches for a load yet.
+        self._low_before = (1 << phases) - 1
 
     def apply(self, counts, figures):
         """Gate one window in place; returns a bit mask of the gated phases (bit p = phase p).
 
+        The RMS current is measured once per window, at its end. A window is no-load only if
+        the current was below the threshold at BOTH its ends (this window's figures and the
+        previous one's): a window in which a load switched off ends at 0 A but held real
+        energy, and gating on the end value alone discarded up to a whole window of it each
+        time a load stopped (found by the 30-day exactness test). A creeping meter with no
+        current stays below the threshold at every window end, so creep is still discarded.
         No allocation. Call it after the AFE read and before Accumulator.on_tick.
         """
         mask = 0
+        low_now = 0
         thr = self.threshold_ma
         disc = self.discarded
+        before = self._low_before
         for p in range(self.phases):
-            if figures[p * FIGS_PER_PHASE + FIG_I_MA] < thr:
-                mask |= 1 << p
-                if self.gated_ticks[p] < _SAT:
-                    self.gated_ticks[p] += 1
-                for i in range(4 * p, 4 * p + 4):
-                    c = counts[i]
-                    if c:
-                        d = disc[i] + c
-                        disc[i] = d if d < _SAT else _SAT
-                        counts[i] = 0
+            if figures[p * FIGS_PER_PHASE + FIG_I_MA] >= thr:
+                continue
+            low_now |= 1 << p
+            if not before & (1 << p):
+                continue  # the window began with current flowing: its energy is real
+            mask |= 1 << p
+            if self.gated_ticks[p] < _SAT:
+                self.gated_ticks[p] += 1
+            for i in range(4 * p, 4 * p + 4):
+                c = counts[i]
+                if c:
+                    d = disc[i] + c
+                    disc[i] = d if d < _SAT else _SAT
+                    counts[i] = 0
+        self._low_before = low_now
         return mask

@@ -204,15 +204,17 @@ def test_creep_gate_edges(interp):
     assert r["threshold_ma"] == 15
     w = [30, 1, 2, 3]
     z = [0, 0, 0, 0]
+    # A window is gated only if the current was below 15 mA at both its ends (this window's
+    # end and the previous one's); the gate starts as if the previous window ended at 0 A.
     assert r["steps"] == [
         [0b110, w + z + z],  # 15 mA registers (exactly the threshold), 14 and 0 do not
         [0b100, w + w + z],  # 20 mA (Ist) and 15 mA register
-        [0b111, z + z + z],
+        [0b100, w + w + z],  # all end at 0 A, but L1 and L2 began with current: real energy
         [0b000, w + w + w],
     ]
-    assert r["regs"] == [90, 3, 6, 9, 60, 2, 4, 6, 30, 1, 2, 3, 180, 6, 12, 18]
-    assert r["gated_ticks"] == [1, 2, 3]
-    assert r["discarded"] == [30, 1, 2, 3, 60, 2, 4, 6, 90, 3, 6, 9]
+    assert r["regs"] == [120, 4, 8, 12, 90, 3, 6, 9, 30, 1, 2, 3, 240, 8, 16, 24]
+    assert r["gated_ticks"] == [0, 1, 3]
+    assert r["discarded"] == [0, 0, 0, 0, 30, 1, 2, 3, 90, 3, 6, 9]
     # Ib 10 A -> 40 mA, Itr 0.25 A -> 10 mA: the stricter wins; margin 100 % = Ist itself.
     assert r["custom"] == [10, 10]
     assert r["bad"] == [True] * 5

@@ -314,6 +314,7 @@ class Timer:
     ONE_SHOT = 0
     PERIODIC = 1
     sim_time = None
+    running = []  # armed timers, so a power cut can stop them all
 
     def __init__(self, id=-1, mode=PERIODIC, period=-1, freq=-1, callback=None):
         self.id = id
@@ -334,6 +335,8 @@ class Timer:
 
     def _arm(self, due_us):
         self._handle = Timer.sim_time.call_at(due_us, self._fire)
+        if self not in Timer.running:
+            Timer.running.append(self)
 
     def _fire(self, now_us):
         self._handle = None
@@ -346,6 +349,8 @@ class Timer:
         if self._handle is not None:
             Timer.sim_time.cancel(self._handle)
             self._handle = None
+        if self in Timer.running:
+            Timer.running.remove(self)
 
 
 class WatchdogReset(Exception):
@@ -377,6 +382,17 @@ class WDT:
     def _expire(self, now_us):
         self.expired = True
         raise WatchdogReset("watchdog expired at sim t=%d us" % now_us)
+
+
+def power_off_timers():
+    """The MCU lost power: every timer and the watchdog stop (they restart with the firmware)."""
+    for timer in list(Timer.running):
+        timer.deinit()
+    wdt = WDT.instance
+    if wdt is not None and wdt._handle is not None:
+        WDT.sim_time.cancel(wdt._handle)
+        wdt._handle = None
+    WDT.instance = None
 
 
 def disable_irq():

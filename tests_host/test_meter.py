@@ -1,0 +1,81 @@
+"""The whole meter on the virtual board: exact registers, exact HH profile, no allocation.
+
+Every register must equal the AFE's exact count total (the chip model's ground truth taken at
+the last window read) converted with the same integer ratio, to the unit; the HH values plus
+the carried remainder must equal the register exactly (requirements.md §2, issue "Metering").
+"""
+
+import pytest
+
+from mpy import run_scenario
+
+
+def _expected_wh(counts, count_uwh):
+    num, den = count_uwh
+    return counts * num // (den * 1_000_000)
+
+
+def _check_exact(r):
+    cu = r["count_uwh"]
+    truth = r["truth_counts"]
+    for p, phase_counts in enumerate(truth):
+        for q in range(4):
+            assert r["phase_wh"][p][q] == _expected_wh(phase_counts[q], cu), (p, r["names"][q])
+    for q in range(4):
+        total_counts = sum(phase[q] for phase in truth)
+        assert r["total_wh"][q] == _expected_wh(total_counts, cu), r["names"][q]
+        # HH profile: stored whole units + the open period == the register, exactly (fine).
+        prof = r["profile"]
+        assert prof["stored_wh"][q] * r["unit"] + prof["open_fine"][q] == r["total_fine"][q]
+
+
+def _check_power_cuts(r, days, tick_s):
+    # The varied day has one 30-minute outage: the board powers down and boots again.
+    assert r["outages"] == days
+    assert r["boots"] == days + 1
+    # The chip dies with its unfinished window: at most one window's counts per cut. The
+    # load before the outage is 4 kW import and 1.2 kvar export per phase.
+    window_s = tick_s
+    limit_uwh = [4_000_000 * window_s // 3600 * 1000, 0, 0, 1_200_000 * window_s // 3600 * 1000]
+    num, den = r["count_uwh"]
+    for phase_lost in r["lost_counts"]:
+        for q in range(4):
+            assert phase_lost[q] * num // den <= days * limit_uwh[q], (q, phase_lost)
+    # Every window of the run was read except the outages and the two cut windows.
+    assert r["windows"] == days * (86400 // tick_s - 1800 // tick_s) - days
+
+
+@pytest.mark.parametrize("afe", ["ade7953", "atm90e32"])
+def test_two_varied_days_register_exactly(interp, afe):
+    r = run_scenario(interp, "sc_meter", "run_sim", afe, 2, 60, "varied")
+    assert r["read_errors"] == 0
+    _check_exact(r)
+    _check_power_cuts(r, 2, 60)
+    # Every quadrant saw energy, export was never booked as import.
+    assert all(v > 0 for v in r["total_wh"]), r["total_wh"]
+    # 2 days = 96 closed periods (the 97th is open), all four channels kept; the two
+    # outage periods and the two the supply failed and returned in carry status flags.
+    assert r["profile"]["periods"] == 96
+    assert r["clock_valid"] is True
+
+
+def test_thirty_days_of_varied_load_register_exactly():
+    # Issue "Metering": 30 simulated days of import, export, reactive both ways, low load,
+    # no load, outages and phase loss (3 phases), every register exact to the unit.
+    r = run_scenario("cpython", "sc_meter", "run_sim", "atm90e32", 30, 60, "varied")
+    assert r["read_errors"] == 0
+    _check_exact(r)
+    _check_power_cuts(r, 30, 60)
+    assert r["profile"]["periods"] == 30 * 48
+
+
+def test_household_profile_day_registers_exactly(interp):
+    r = run_scenario(interp, "sc_meter", "run_sim", "ade7953", 1, 10, "london")
+    _check_exact(r)
+    assert r["total_wh"][0] > 1000  # a London household uses kWh a day
+
+
+@pytest.mark.parametrize("afe", ["ade7953", "atm90e32"])
+def test_steady_state_tick_allocates_nothing(afe):
+    r = run_scenario("micropython", "sc_meter", "tick_allocates_nothing", afe)
+    assert r == {"failures": 0, "ticks": 21}
