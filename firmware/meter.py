@@ -126,6 +126,29 @@ class Meter:
         put_u32(regs, layout.REG_TICK, self.ticks & 0x3FFFFFFF)
         put_u32(regs, layout.REG_UTC, NO_TIME if now is None else now)
 
+    # ---- time synchronisation (COSEM Clock methods call these) --------------------------------
+    def _after_clock_change(self, adj):
+        """Close, truncate or extend HH periods for an applied change, then persist."""
+        if adj.applied:
+            self.profile.clock_changed(adj.old, adj.new)
+            self._save_tick_state(self.clock.timestamp_or_none())
+            if not self.store.read_only:
+                self.store.commit_registers()
+        return adj
+
+    def set_time(self, sec):
+        """Clock attribute 2 write (any step; the COSEM layer decides who may)."""
+        return self._after_clock_change(self.clock.set_time(sec))
+
+    def preset_adjusting_time(self, preset, validity_start=None, validity_end=None):
+        self.clock.preset_adjusting_time(preset, validity_start, validity_end)
+
+    def adjust_to_preset_time(self):
+        return self._after_clock_change(self.clock.adjust_to_preset_time())
+
+    def shift_time(self, seconds):
+        return self._after_clock_change(self.clock.shift_time(seconds))
+
     # ---- reads (never mutate) -----------------------------------------------------------------
     def registers_wh(self):
         """Whole Wh / varh of the four total registers, by name."""

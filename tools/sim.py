@@ -61,12 +61,22 @@ def build_parser():
     p.add_argument("--start", type=parse_date, help="simulated start date (UTC), YYYY-MM-DD")
     p.add_argument("--fram-image", help="FRAM image file kept across runs (default: in --out)")
     p.add_argument("--display", choices=("terminal", "none"), help="where the LCD is shown")
-    p.add_argument("--tick-s", type=int, default=1, help="metering window, s (60 for long runs)")
+    p.add_argument(
+        "--tick-s",
+        type=int,
+        help="metering window in s (default 1; 60 for --speed max runs longer than 7 days)",
+    )
     return p
 
 
 def options_from_args(args):
-    opts = {"afe": args.afe, "speed": args.speed, "load": args.load, "tick_s": args.tick_s}
+    tick_s = args.tick_s
+    if tick_s is None:
+        # A 1 s window is the meter's normal rhythm; a 400-day run at 1 s would be 34.6 M
+        # ticks, so long fast runs use 60 s windows (the ADE7953 allows up to 655 s).
+        long_fast = args.speed == "max" and args.days is not None and args.days > 7
+        tick_s = 60 if long_fast else 1
+    opts = {"afe": args.afe, "speed": args.speed, "load": args.load, "tick_s": tick_s}
     if args.days is not None:
         if args.days <= 0:
             raise SystemExit("--days must be positive")
@@ -109,6 +119,11 @@ def main(argv=None):
     cmd = [binary, "-X", "heapsize=4M", "main.py"]
     if args.days is None:
         print("OpenESME virtual board (MicroPython unix port). Ctrl-C stops it.")
+    else:
+        print(
+            "OpenESME virtual board: %g simulated days, speed %s, %d s metering window"
+            % (args.days, args.speed, opts["tick_s"])
+        )
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
         rc = proc.returncode
