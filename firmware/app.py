@@ -119,6 +119,10 @@ class App:
 
     async def run_async(self):
         hw = self.hw
+        # Fresh flags for this loop: under CPython an Event belongs to the loop that first
+        # awaited it, and resume() runs a new loop. The ISR reads self.tick_flag at call time.
+        self.tick_flag = ThreadSafeFlag()
+        self.ui_flag = ThreadSafeFlag()
         stop = asyncio.Event()
         tasks = [
             asyncio.create_task(self.metering_task()),

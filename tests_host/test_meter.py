@@ -79,3 +79,31 @@ def test_household_profile_day_registers_exactly(interp):
 def test_steady_state_tick_allocates_nothing(afe):
     r = run_scenario("micropython", "sc_meter", "tick_allocates_nothing", afe)
     assert r == {"failures": 0, "ticks": 21}
+
+
+def test_clock_syncs_flag_skip_and_never_lose_energy(interp):
+    # Issue "Durable core" 5, through the whole meter at 2 kW: +5 s inside a half hour is
+    # applied (0x8145) and flags the period; a +2 h set closes the period, zero-fills the
+    # three skipped ones and flags the one it lands in; +60 s by shift_time is refused
+    # (0x8F0C, Security Log). No period index is skipped or repeated; energy is exact.
+    r = run_scenario(interp, "sc_meter", "clock_sync_keeps_every_period", "ade7953")
+    assert r["small"] == [True, 0x8145, 0]
+    assert r["jump"] == [True, 4]
+    assert r["big"] == [False, 0x8F0C]
+    periods = r["periods"]
+    assert [p[0] for p in periods] == list(range(periods[0][0], periods[0][0] + len(periods)))
+    first = periods[0][0]
+    assert r["adjusted"] == [first + 2, first + 3, first + 4, first + 5, first + 6]
+    # The skipped periods hold nothing; whole periods at 2 kW hold exactly 1000 Wh.
+    assert [p[2] for p in periods[3:6]] == [0, 0, 0]
+    assert periods[1][2] == 1000 and periods[-1][2] == 1000
+    assert r["import_exact"] is True
+    assert r["events"] == [
+        [0, 0xF031],  # store formatted (a new FRAM)
+        [0, 0x8145],  # +5 s: adjusted within tolerance
+        [0, 0xF010],  # CoP 10: port access changed the time
+        [0, 0xF011],  # CoP 10: demand period truncated/extended by a time sync
+        [0, 0xF011],  # the +2 h set
+        [1, 0xF010],  # a change over 10 s is a Security Log entry
+        [1, 0x8F0C],  # +60 s shift refused
+    ]

@@ -5,7 +5,6 @@ profile sums and the ground truth the sim takes at the last window read, so the 
 check exactness to the unit.
 """
 
-
 import board
 from firmware import app
 from firmware.energy import QUADRANT_NAMES
@@ -116,3 +115,52 @@ def tick_allocates_nothing(afe):
             failures += 1
         micropython.heap_unlock()
     return {"failures": failures, "ticks": meter.ticks}
+
+
+def _run_until(hw, meter_app, seconds):
+    import asyncio
+
+    sim = hw.sim
+    sim.end_us = sim.time.now_us() + seconds * 1_000_000
+    sim._reads_at_end = None
+    asyncio.new_event_loop()
+    asyncio.run(meter_app.run_async())
+
+
+def clock_sync_keeps_every_period(afe):
+    """Issue "Durable core" 5: syncs flag, truncate/extend or skip periods, never lose energy."""
+    from firmware import codes
+    from firmware.profile import CLOCK_ADJUSTED
+
+    hw, meter_app = _boot(None, 10, "constant", afe)
+    meter = meter_app.meter
+    _run_until(hw, meter_app, 3600)
+    out = {"t0": meter.clock.now()}
+    small = meter.shift_time(5)  # inside the open half hour: extends nothing, truncates it
+    out["small"] = [small.applied, small.code, small.periods]
+    _run_until(hw, meter_app, 600)
+    jump = meter.set_time(meter.clock.now() + 7200)  # 4 half-hour boundaries forward
+    out["jump"] = [jump.applied, jump.periods]
+    _run_until(hw, meter_app, 3600)
+    big = meter.shift_time(60)  # over 10 s: refused, 0x8F0C in the Security Log
+    out["big"] = [big.applied, big.code]
+    prof = meter.profile
+    rec = [0, 0, 0, 0, 0, 0]
+    periods = []
+    p = prof.oldest(4)
+    while p <= prof.newest():
+        prof.read(p, rec)
+        periods.append([rec[0], rec[1], rec[2]])
+        p += 1
+    out["periods"] = periods
+    out["adjusted"] = [r[0] for r in periods if r[1] & CLOCK_ADJUSTED]
+    acc = meter.acc
+    s = acc.slot(None, 0)
+    stored = sum(r[2] for r in periods)
+    out["import_exact"] = stored * acc.unit + prof.open_energy(0) == acc.fine(s)
+    events = []
+    for log_id in (codes.LOG_EVENT, codes.LOG_SECURITY):
+        for entry in meter.logs.entries(log_id):
+            events.append([log_id, entry[2]])
+    out["events"] = events
+    return out
