@@ -20,6 +20,7 @@ reports it (both used by the HIL suite through the REPL).
 import asyncio
 import gc
 
+from firmware import calibration
 from firmware.meter import Meter
 from firmware.screen import Screen
 from lib.aio import ThreadSafeFlag
@@ -173,6 +174,9 @@ def main(hw):
     _app = App(hw)
     hw.afe.begin()
     _app.meter.boot()
+    # begin() leaves the chip at its reset calibration: apply the stored record (or keep the
+    # defaults and raise the fault if the record is corrupt).
+    calibration.apply_stored(_app.meter, hw.afe)
     return resume()
 
 

@@ -58,3 +58,16 @@ EVENT_LOG_CLEARED = const(0x8F52)  # ECS15a cleared the Event Log (requirements.
 STORE_FORMATTED = const(0xF031)  # blank FRAM formatted at boot; value = FRAM size in KiB
 STORE_REPAIRED = const(0xF032)  # record copies rewritten at mount; value = how many
 # ---- end store ------------------------------------------------------------------------------
+
+# ---- calibration (firmware/calibration.py) --------------------------------------------------
+# CoP 10 (MCOP 5.5.3) "interrogation port access which changes data other than time/date" is
+# the comms block's 0xF041 (firmware/cosem/security.py DATA_CHANGED_BY_PORT, value = client
+# SAP); a calibration write logs the same code with value 0 (no DLMS client: the procedure).
+DATA_CHANGED_BY_PORT = const(0xF041)
+CHANGED_BY_CALIBRATION = const(0)
+# Meter-specific block 0xF050-0xF05F. CoP 10 "detected functionality errors": the stored
+# calibration is corrupt, foreign or was not taken by the chip, so the front end runs on its
+# defaults (alarm on / off).
+CALIBRATION_FAULT = const(0xF050)  # value = firmware/calibration.py FAULT_* reason
+CALIBRATION_FAULT_CLEARED = const(0xF051)  # a valid record applied or a new one saved
+# ---- end calibration ------------------------------------------------------------------------

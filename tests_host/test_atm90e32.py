@@ -61,7 +61,9 @@ def test_phase_loss_and_sag_status(interp):
 def test_calibration(interp):
     r = run_scenario(interp, "sc_afe", "atm_calibration")
     assert r["regs"] == [0x1475, 0xE41B, 0xFFDC, 0]
-    assert r["counts"] == [3711, 3200, 3200]  # PQGain +15.98 % on A only
+    # PQGain +15.98 % on A; PhiC = -36 (-0.316 deg) on C, which the model applies since the
+    # front-end error work: 3200 x cos(0.316 deg) = 3199.95 counts, the fraction carried.
+    assert r["counts"] == [3711, 3200, 3199]
     assert r["fig"] == [230000, 4347, 1159820, 0, 1159820, 1000, 50000, 409876]
     assert r["errors"] == ["ValueError", "ValueError"]
 

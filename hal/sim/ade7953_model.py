@@ -20,7 +20,27 @@ reference/chips.md §1:
   makes every energy read clear the register. ACCMODE selects signed / positive-only /
   absolute accumulation per channel.
 - xWGAIN, xVARGAIN, xVAGAIN, xIGAIN, AVGAIN scale the outputs by gain / 0x400000 [DS p.34].
-  Offsets and PHCAL are stored; the virtual front end is ideal, so they are not applied.
+  Channel A also applies PHCALA, AIRMSOS and AWATTOS/AVAROS/AVAOS (below). On the virtual
+  part AVGAIN/AIGAIN act on VRMS/IRMS only and the power gains on power and energy only [I].
+
+Front-end error (`set_frontend_error`): a real board's dividers, shunts/CTs and anti-alias
+filters make the chip see V x (1 + ev), I x (1 + ei) and a current shifted by an extra phase
+angle, plus a current noise floor and a watt offset (crosstalk). The virtual board is ideal
+until a test injects such an error on channel A; the model then reports what that uncorrected
+chip would, and the calibration registers correct it, as on the real part:
+
+    angle    current lag = true lag + error + PHCALA x 1.117 us x 360 x f (bit 9 set: advance)
+    powers   P' = S'cos(lag'), Q' = S'sin(lag'), S' = S (1 + ev)(1 + ei); the watt offset and
+             AWATTOS (1 LSB = 1/512 AWATT LSB = 1/80 mW) add to P' while the supply is on,
+             AVAROS / AVAOS likewise to Q' / S'; then xWGAIN / xVARGAIN / xVAGAIN
+    energy   the same transform of each interval's net active / reactive energy (so with an
+             error injected, positive-only/absolute ACCMODE see net energy per sync interval)
+    IRMS     sqrt((I' x 128)^2 + noise^2 + AIRMSOS) x AIGAIN / 0x400000 (the offset acts
+             before the square root [DS eq. 33]; its scaling on the part is [I])
+    VRMS     V' x 20 x AVGAIN / 0x400000
+    PF       P_reported / S_reported
+
+With no error injected and PHCALA / offsets at 0 every path is the exact ideal one.
 
 The virtual board's analogue front end (our choice, documented for hal/ade7953.py):
 
@@ -52,6 +72,40 @@ PERIOD_CLOCK = 223_750_000  # Period = 223 750 000 / f_mHz - 1
 _RESET_BIT = 1 << 20
 _CYCEND_BIT = 1 << 18
 _OVERFLOW_BITS = (1 << 3, 0, 1 << 4, 0, 1 << 5, 0)  # AEOFA, VAREOFA, VAEOFA (channel A)
+
+ROT_ONE = 10**12  # fixed-point unit of rotation(): cos/sin x 10^12
+_PI_R = 3_141_592_653_590  # pi x 10^12
+_PHCAL_NS = 1117  # PHCAL LSB: 1.117 us [DS p.34]
+
+
+def rotation(udeg):
+    """(cos, sin) x ROT_ONE of an angle in micro-degrees, integer Taylor series (|a| < 30 deg):
+    bit-identical under CPython and MicroPython."""
+    x = trunc_div(udeg * _PI_R, 180_000_000)
+    r = ROT_ONE
+    c = r
+    s = x
+    term = r
+    k = 0
+    while term:
+        k += 2
+        term = -trunc_div(term * x * x, r * r * (k - 1) * k)
+        c += term
+    term = x
+    k = 1
+    while term:
+        k += 2
+        term = -trunc_div(term * x * x, r * r * (k - 1) * k)
+        s += term
+    return c, s
+
+
+def phcal_udeg(reg, f_mhz):
+    """Phase shift (micro-degrees of extra current lag) of a PHCALx register at f_mhz."""
+    mag = reg & 0x1FF
+    u = mag * _PHCAL_NS * f_mhz * 360 // 1_000_000
+    return -u if reg & 0x200 else u
+
 
 _ENERGY = (0x21E, 0x21F, 0x220, 0x221, 0x222, 0x223)  # AENERGYA/B RENERGYA/B APENERGYA/B
 _GAIN = (0x282, 0x28E, 0x283, 0x28F, 0x284, 0x290)  # AWGAIN BWGAIN AVARGAIN BVARGAIN AVA/BVA
@@ -122,9 +176,8 @@ _LAST = (0x0FD, 0x1FE, 0x0FF, 0x1FF, 0x2FF, 0x3FF)
 
 def reg_width(addr):
     """Data bytes of a register address (chips.md §1.3)."""
-    if addr in (0x702, 0x800):
-        return 1
-    return {0: 1, 1: 2, 2: 3, 3: 4}.get(addr >> 8, 1)
+    # 0x0xx..0x3xx: 1..4 bytes; everything above (0x702 version, 0x800 EX_REF) is 8-bit.
+    return (addr >> 8) + 1 if addr < 0x400 else 1
 
 
 def _wrap24(v):
@@ -149,6 +202,9 @@ class ADE7953Model:
         self._phase = phase
         self._startup_us = startup_us
         self.neutral_ratio = (1, 1)
+        # front-end error: v ppm, i ppm, phase (mdeg of extra current lag), noise mA, offset mW
+        self.frontend_error = (0, 0, 0, 0, 0)
+        self._sync_us = sim_time.now_us()
         self.trace = None  # set to a list to record every frame's MOSI bytes
         self.flip_miso = None  # (addr, mask): corrupt the last byte of the next read of addr
         self.cycends = 0
@@ -178,6 +234,7 @@ class ADE7953Model:
         self._pending = [0] * 6
         self._energy = [0] * 6
         self._last = self._grid.energy_nj(self._phase)
+        self._sync_us = self._time.now_us()
         self._truth_base = self._last
         self._cyc_rem = 0
         self._frame_reset()
@@ -198,6 +255,7 @@ class ADE7953Model:
         self._ready = True
         self.resets += 1
         self._last = self._grid.energy_nj(self._phase)
+        self._sync_us = now
         self._truth_base = self._last
         self._status |= _RESET_BIT
         self._update_irq()
@@ -264,6 +322,9 @@ class ADE7953Model:
         cum = self._grid.energy_nj(self._phase)
         last = self._last
         self._last = cum
+        now = self._time.now_us()
+        dt = now - self._sync_us
+        self._sync_us = now
         if not (self.powered and self._ready):
             return
         imp, exp = cum[0] - last[0], cum[1] - last[1]
@@ -271,13 +332,20 @@ class ADE7953Model:
         app = cum[4] - last[4]
         accmode = self._regs[0x201]
         mode = self._regs[0x004]
+        front = None
+        if not self._ideal():
+            front = self._front_energy(imp - exp, rimp - rexp, app, dt)
         for i in range(6):
             kind = i >> 1
-            if kind == 2:
+            sel = (accmode >> (2 * i)) & 3  # 1:0 A watt, 3:2 B watt, 5:4 A var, 7:6 B var
+            if front is not None and not i & 1:
+                d = front[kind]
+                if kind < 2 and sel:
+                    d = (d if d > 0 else 0) if sel == 1 else abs(d)
+            elif kind == 2:
                 d = app
             else:
                 pos, neg = (imp, exp) if kind == 0 else (rimp, rexp)
-                sel = (accmode >> (2 * i)) & 3  # 1:0 A watt, 3:2 B watt, 5:4 A var, 7:6 B var
                 d = pos if sel == 1 else (pos + neg if sel == 2 else pos - neg)
             if not d:
                 continue
@@ -297,6 +365,63 @@ class ADE7953Model:
                     self._status |= _OVERFLOW_BITS[i]
                     self._update_irq()
                 self._energy[i] = _wrap24(total)
+
+    # ---- front-end error and its correction (channel A) ------------------------------
+    def set_frontend_error(self, v_ppm=0, i_ppm=0, phase_mdeg=0, noise_ma=0, offset_mw=0):
+        """Make channel A see an uncalibrated board (module docstring). Phase: extra current
+        lag in millidegrees (negative: the current leads, as through a typical CT)."""
+        if not (-500_000 < v_ppm < 500_000 and -500_000 < i_ppm < 500_000):
+            raise ValueError("gain error beyond +-50 %")
+        if not -7_000 <= phase_mdeg <= 7_000:
+            raise ValueError("phase error beyond the PHCAL range")
+        if noise_ma < 0:
+            raise ValueError("noise")
+        self._sync()  # energy so far was measured with the old front end
+        self.frontend_error = (v_ppm, i_ppm, phase_mdeg, noise_ma, offset_mw)
+
+    def _ideal(self):
+        r = self._regs
+        return (
+            self.frontend_error == (0, 0, 0, 0, 0)
+            and not r[0x108]
+            and not r[0x289]
+            and not r[0x28A]
+            and not r[0x28B]
+        )
+
+    def _front(self, p, q, s, f_mhz):
+        """(P', Q', S') in the units given (mW or nJ) for true P, Q, S: gains and phase."""
+        ev, ei, ph = self.frontend_error[0], self.frontend_error[1], self.frontend_error[2]
+        k = (1_000_000 + ev) * (1_000_000 + ei)
+        c, sn = rotation(ph * 1000 + phcal_udeg(self._regs[0x108], f_mhz))
+        d = ROT_ONE * 1_000_000_000_000
+        return (
+            trunc_div((p * c - q * sn) * k, d),
+            trunc_div((q * c + p * sn) * k, d),
+            trunc_div(s * k, 1_000_000_000_000),
+        )
+
+    def _offsets_x80(self):
+        """Watt / var / VA offsets in 1/80 mW (= AWATTOS LSB) while the supply is on."""
+        r = self._regs
+        return (
+            self.frontend_error[4] * 80 + _wrap24(r[0x289]),
+            _wrap24(r[0x28A]),
+            _wrap24(r[0x28B]),
+        )
+
+    def _front_energy(self, act, react, app, dt_us):
+        f = self._grid.frequency_mhz()
+        out = list(self._front(act, react, app, f))
+        if f > 0 and dt_us > 0:
+            offs = self._offsets_x80()
+            for k in range(3):
+                out[k] += trunc_div(offs[k] * dt_us, 80)
+        return out
+
+    def _ideal_irms(self):
+        fe = self.frontend_error
+        return not (fe[1] or fe[3] or self._regs[0x286])
 
     def set_neutral_ratio(self, num, den):
         """Neutral current = line current x num/den (tamper, bypass, earth fault)."""
@@ -350,14 +475,28 @@ class ADE7953Model:
         regs = self._regs
         s = isqrt(p * p + q * q)
         if addr in (0x210, 0x211, 0x212, 0x213, 0x214, 0x215):
-            raw = (s, p, q)[(addr - 0x210) >> 1]
-            gain = regs[(0x284, 0x282, 0x283)[(addr - 0x210) >> 1] + (12 if addr & 1 else 0)]
+            which = (addr - 0x210) >> 1
+            gain = regs[(0x284, 0x282, 0x283)[which] + (12 if addr & 1 else 0)]
+            if not addr & 1 and not self._ideal():
+                fp, fq, fs = self._front(p, q, s, f)
+                raw80 = (fs, fp, fq)[which] * 80
+                if v > 0:
+                    raw80 += self._offsets_x80()[(2, 0, 1)[which]]
+                return _clamp24(trunc_div(raw80 * POWER_NUM * gain, 80 * POWER_DEN * UNITY_GAIN))
+            raw = (s, p, q)[which]
             val = trunc_div(raw * POWER_NUM * gain, POWER_DEN * UNITY_GAIN)
             if addr & 1:
                 val = trunc_div(val * nnum, nden)
             return _clamp24(val)
         if addr == 0x21C:  # VRMS
-            return v * VRMS_PER_MV * regs[0x281] // UNITY_GAIN
+            ev = self.frontend_error[0]
+            return v * VRMS_PER_MV * (1_000_000 + ev) * regs[0x281] // (UNITY_GAIN * 1_000_000)
+        if addr == 0x21A and not self._ideal_irms():
+            ei, noise = self.frontend_error[1], self.frontend_error[3]
+            i0 = i_ma * IRMS_PER_MA * (1_000_000 + ei) // 1_000_000
+            n0 = noise * IRMS_PER_MA if v > 0 else 0
+            sq = i0 * i0 + n0 * n0 + _wrap24(regs[0x286])
+            return isqrt(sq) * regs[0x280] // UNITY_GAIN
         if addr in (0x21A, 0x21B):
             irms = i_ma * IRMS_PER_MA * regs[0x280 if addr == 0x21A else 0x28C] // UNITY_GAIN
             return irms * nnum // nden if addr == 0x21B else irms
@@ -366,6 +505,12 @@ class ADE7953Model:
         if addr in (0x228, 0x229, 0x22A, 0x22B):
             return self._live(0x21A if addr < 0x22A else 0x21B) * 1414 // 1000
         if addr in (0x10A, 0x10B):  # PF: 0x7FFF = +1, sign of P
+            if addr == 0x10A and not self._ideal():
+                ps = _wrap24(self._live(0x212))
+                ss = _wrap24(self._live(0x210))
+                pf = trunc_div(ps * 32767, ss) if ss else 0
+                pf = 32767 if pf > 32767 else (-32767 if pf < -32767 else pf)
+                return pf & 0xFFFF
             pf = trunc_div(p * 32767, s) if s else 0
             return pf & 0xFFFF
         if addr == 0x10E:
@@ -439,7 +584,7 @@ class ADE7953Model:
         if canon == 0x120 and not self._key:
             return
         value &= 0xFFFFFF if width >= 3 else (1 << (8 * width)) - 1
-        if canon in _GAIN or canon in (0x201, 0x004):
+        if canon in _GAIN or canon in (0x201, 0x004, 0x108, 0x289, 0x28A, 0x28B):
             self._sync()  # the old setting applies up to now
         if canon == 0x004:
             for i in range(6):
@@ -508,6 +653,45 @@ class ADE7953Model:
             self._write(self._addr, self._data)
             self._complete(0xCA, self._data)
         return 0
+
+    def spi_transfer(self, w, r):
+        """Bulk path for write_readinto(): a whole frame (2 address bytes, the command, the
+        register's data) in one call, with exactly the effect of spi_byte() per byte. Any
+        other shape (a partial or overlong frame, a frame already begun, tracing, a chip not
+        answering) goes byte by byte."""
+        n = len(w)
+        if self._n == 0 and self._mosi is None and n >= 3 and self.powered and self._ready:
+            addr = (w[0] << 8) | w[1]
+            width = reg_width(addr)
+            if n == 3 + width:
+                self._n = n
+                self._addr = addr
+                cmd = w[2]
+                self._cmd = cmd
+                self._width = width
+                r[0] = 0
+                r[1] = 0
+                r[2] = 0
+                if cmd & 0x80:
+                    out = self._read_value(addr)
+                    self._out = out
+                    for k in range(width):
+                        r[3 + k] = (out >> (8 * (width - 1 - k))) & 0xFF
+                    self._complete(0x35, out)
+                    fault = self.flip_miso
+                    if fault is not None and fault[0] == self._addr:
+                        self.flip_miso = None
+                        r[n - 1] = (r[n - 1] ^ fault[1]) & 0xFF
+                else:
+                    data = 0
+                    for k in range(width):
+                        data = (data << 8) | w[3 + k]
+                    self._data = data
+                    self._write(self._addr, self._data)
+                    self._complete(0xCA, self._data)  # as spi_byte(): after a SWRST these are 0
+                return
+        for i in range(n):
+            r[i] = self.spi_byte(w[i]) & 0xFF
 
     def _complete(self, op, data):
         self._done = True

@@ -25,7 +25,19 @@ reference/chips.md §2:
   Freq 0.01 Hz, PAngle 0.1 deg, Temp deg C.
 - Gains: Ugain/Igain scale RMS by gain / 0x8000 (the virtual board's unity is 0x8000 and is
   also its reset value); PQGain scales power and energy by (0x8000 + signed gain) / 0x8000.
-  Offsets and Phi are stored, not applied (an ideal front end).
+  (On the virtual part Ugain/Igain act on RMS only, PQGain on power and energy only [I].)
+- Front-end error (`set_frontend_error`, per phase) and its correction, as on a real board:
+  the chip sees V x (1 + ev), I x (1 + ei), a current lagging by an extra angle, a current
+  noise floor `noise_ma` and a watt offset `offset_mw` (while the supply is on). Then
+      angle  lag' = lag + error + PhiX x 360 f / 2.048 MHz  (Phi signed 16-bit, positive
+             delays the current: the AN's G = 1 / (sqrt3 x 2 pi f x 0.488 us) [I])
+      P', Q' = S' cos / sin(lag'), S' = S (1 + ev)(1 + ei); + noise offset and PoffsetX /
+             QoffsetX (1 LSB = one Pmean LSB, 0.32 mW [I]); x PQGain; energy likewise (net
+             active / reactive per sync interval)
+      Irms   ((I' + noise) x 2^16 + IoffsetX x 2^7) x Igain / 0x8000, in 2^-16 mA (the AN's
+             offset is the 32-bit RMS >> 7, two's complement)
+      Urms   V' x Ugain / 0x8000
+  With no error injected and Phi / offsets at 0 every path is the exact ideal one.
 - EMMState1 [DS §5]: PhaseLoss A/B/C (bits 10-8) when a phase is below PhaseLossTh, Sag
   A/B/C (bits 14-12) below SagTh (threshold units: V x 100 x sqrt2 / (2 x Ugain / 32768)),
   FreqHi/FreqLo (15/11) against FreqHiTh/FreqLoTh (0.01 Hz), P/Q energy sign bits 3-0/7-4
@@ -39,6 +51,7 @@ gives the ideal per-quadrant counts since metering was enabled, for single-sign 
 
 import math
 
+from hal.sim.ade7953_model import ROT_ONE, rotation
 from hal.sim.grid import isqrt, trunc_div
 
 POWERUP_US = 16_000
@@ -82,6 +95,10 @@ for _a in range(0x35, 0x6F):
 for _a in (0x61, 0x62, 0x65, 0x66, 0x69, 0x6A):  # Ugain/Igain A-C: virtual-board unity
     _DEFAULTS[_a] = UNITY_UGAIN
 
+_POFFSET = (0x41, 0x43, 0x45)
+_QOFFSET = (0x42, 0x44, 0x46)
+_PHI = (0x48, 0x4A, 0x4C)
+_IOFFSET = (0x64, 0x68, 0x6C)
 _PQGAIN = (0x47, 0x49, 0x4B)
 _UGAIN = (0x61, 0x65, 0x69)
 _IGAIN = (0x62, 0x66, 0x6A)
@@ -109,6 +126,8 @@ class ATM90E32Model:
         self._grid = grid
         self._irq0 = irq0_pin
         self.trace = None  # set to a list to record each frame's MOSI bytes
+        # per phase: v ppm, i ppm, phase (mdeg extra current lag), noise mA, offset mW
+        self.frontend_error = [(0, 0, 0, 0, 0)] * 3
         self.powered = True
         self.softresets = 0
         self._watch_handle = None
@@ -126,7 +145,9 @@ class ATM90E32Model:
         for a in range(0x80, 0x94):
             self._energy[a] = 0
         self._prev = [self._grid.energy_nj(p) for p in range(3)]
+        self._sync_us = self._time.now_us()
         self._base = self._prev
+        self._synced_us = self._time.now_us()  # _prev is the grid's energy at this instant
         self._live0 = 0
         self._live1 = 0
         self._busy_until = self._time.now_us() + busy_us
@@ -177,9 +198,18 @@ class ATM90E32Model:
 
     def _sync(self):
         """Bring the energy accumulators up to now (constant power since the last sync)."""
+        now = self._time.now_us()
+        if now == self._synced_us:
+            # The grid's energy is a function of time: no time, no energy, nothing to do
+            # (12 energy reads a tick would otherwise rebuild the same lists 12 times).
+            return
+        self._synced_us = now
         cur = [self._grid.energy_nj(p) for p in range(3)]
         prev = self._prev
         self._prev = cur
+        now = self._time.now_us()
+        dt = now - self._sync_us
+        self._sync_us = now
         if not self._regs[0x00] or not self.powered:
             return
         div = self._lsb_div()
@@ -191,9 +221,18 @@ class ATM90E32Model:
         for p in range(3):
             c, o = cur[p], prev[p]
             g = 0x8000 + _s16(self._regs[_PQGAIN[p]])
-            act = ((c[0] - o[0]) - (c[1] - o[1])) * g
-            react = ((c[2] - o[2]) - (c[3] - o[3])) * g
-            app = (c[4] - o[4]) * g
+            act = (c[0] - o[0]) - (c[1] - o[1])
+            react = (c[2] - o[2]) - (c[3] - o[3])
+            app = c[4] - o[4]
+            if not self._ideal(p):
+                act, react, app = self._front(p, act, react, app)
+                if self._grid.frequency_mhz() > 0 and dt > 0:
+                    offs = self._offsets_x25(p)
+                    act += trunc_div(offs[0] * dt, 25)
+                    react += trunc_div(offs[1] * dt, 25)
+            act *= g
+            react *= g
+            app *= g
             tot[0] += abs(act) if absolute_p else act
             tot[1] += abs(react) if absolute_q else react
             tot[2] += app
@@ -223,6 +262,57 @@ class ATM90E32Model:
             self._energy[0x90 + off] = (self._energy[0x90 + off] + q) & 0xFFFF
             acc[2] = a - q * div
 
+    # ---- front-end error and its correction ------------------------------------------
+    def set_frontend_error(
+        self, v_ppm=0, i_ppm=0, phase_mdeg=0, noise_ma=0, offset_mw=0, phase=None
+    ):
+        """Make one phase (or all, phase=None) see an uncalibrated board (module docstring).
+        Phase error: extra current lag in millidegrees (negative: the current leads)."""
+        if not (-500_000 < v_ppm < 500_000 and -500_000 < i_ppm < 500_000):
+            raise ValueError("gain error beyond +-50 %")
+        if not -7_000 <= phase_mdeg <= 7_000:
+            raise ValueError("phase error")
+        if noise_ma < 0:
+            raise ValueError("noise")
+        self._sync()  # energy so far was measured with the old front end
+        err = (v_ppm, i_ppm, phase_mdeg, noise_ma, offset_mw)
+        for p in range(3) if phase is None else (phase,):
+            self.frontend_error[p] = err
+
+    def _ideal(self, p):
+        r = self._regs
+        return (
+            self.frontend_error[p] == (0, 0, 0, 0, 0)
+            and not r[_PHI[p]]
+            and not r[_POFFSET[p]]
+            and not r[_QOFFSET[p]]
+        )
+
+    def _front(self, p, act, react, app):
+        """(P', Q', S') for true P, Q, S of phase p (any unit): gains and phase, no offsets."""
+        ev, ei, ph = self.frontend_error[p][0:3]
+        k = (1_000_000 + ev) * (1_000_000 + ei)
+        udeg = ph * 1000 + trunc_div(_s16(self._regs[_PHI[p]]) * self._f_mhz() * 45, 256)
+        c, sn = rotation(udeg)
+        d = ROT_ONE * 1_000_000_000_000
+        return (
+            trunc_div((act * c - react * sn) * k, d),
+            trunc_div((react * c + act * sn) * k, d),
+            trunc_div(app * k, 1_000_000_000_000),
+        )
+
+    def _f_mhz(self):
+        f = self._grid.frequency_mhz()
+        return f if f > 0 else 50_000
+
+    def _offsets_x25(self, p):
+        """Watt / var offsets of phase p in 1/25 mW (a Pmean LSB is 8 of them)."""
+        r = self._regs
+        return (
+            self.frontend_error[p][4] * 25 + _s16(r[_POFFSET[p]]) * 8,
+            _s16(r[_QOFFSET[p]]) * 8,
+        )
+
     def truth_counts(self, phase):
         """Ideal [fwd active, rev active, fwd reactive, rev reactive] counts for `phase` since
         metering was (re)enabled, at the present PL constant and PQGain (no netting)."""
@@ -241,8 +331,14 @@ class ATM90E32Model:
         if p == 3:
             return sum(self._power_raw(which, k) for k in range(3))
         v, i, pw, q, f = self._phase(p)
-        raw = (pw, q, isqrt(pw * pw + q * q))[which]
         g = 0x8000 + _s16(self._regs[_PQGAIN[p]])
+        s = isqrt(pw * pw + q * q)
+        if not self._ideal(p):
+            raw25 = self._front(p, pw, q, s)[which] * 25
+            if v > 0 and which < 2:
+                raw25 += self._offsets_x25(p)[which]
+            return trunc_div(raw25 * g, 8 * 0x8000)
+        raw = (pw, q, s)[which]
         return trunc_div(raw * 25 * g, 8 * 0x8000)
 
     def _states_live(self):
@@ -328,11 +424,23 @@ class ATM90E32Model:
             return (trunc_div(pw * 1000, s) if s else 0) & 0xFFFF
         if 0xD9 <= a <= 0xDB or 0xE9 <= a <= 0xEB:
             p = (a - 0xD9) if a < 0xE9 else (a - 0xE9)
-            x256 = self._phase(p)[0] * 256 * regs[_UGAIN[p]] // (10 * 0x8000)
+            ev = self.frontend_error[p][0]
+            x256 = (
+                self._phase(p)[0]
+                * 256
+                * (1_000_000 + ev)
+                * regs[_UGAIN[p]]
+                // (10 * 0x8000 * 1_000_000)
+            )
             return x256 >> 8 if a < 0xE9 else (x256 & 0xFF) << 8
         if 0xDD <= a <= 0xDF or 0xED <= a <= 0xEF:
             p = (a - 0xDD) if a < 0xED else (a - 0xED)
-            x256 = self._phase(p)[1] * 256 * regs[_IGAIN[p]] // 0x8000
+            v, i = self._phase(p)[0:2]
+            ei, noise = self.frontend_error[p][1], self.frontend_error[p][3]
+            x16 = i * 65536 * (1_000_000 + ei) // 1_000_000 + _s16(regs[_IOFFSET[p]]) * 128
+            if v > 0:
+                x16 += noise * 65536
+            x256 = (x16 if x16 > 0 else 0) * regs[_IGAIN[p]] // (0x8000 * 256)
             return min(x256 >> 8, 0xFFFF) if a < 0xED else (x256 & 0xFF) << 8
         if a == 0xF8:
             return self._grid.frequency_mhz() // 10
@@ -372,7 +480,9 @@ class ATM90E32Model:
         if a <= 0x6F:
             if regs[_CFGACC] != _OPEN or a not in regs:
                 return False
-            if a in (0x00, 0x31, 0x32, 0x33) or a in _PQGAIN:
+            if a in (0x00, 0x31, 0x32, 0x33) or a in _PQGAIN or a in _PHI:
+                self._sync()  # old settings apply up to now
+            elif a in _POFFSET or a in _QOFFSET:
                 self._sync()  # old settings apply up to now
             if a == 0x00 and value and not regs[0x00]:
                 self._base = [self._grid.energy_nj(p) for p in range(3)]
@@ -408,6 +518,28 @@ class ATM90E32Model:
             if self._hdr & 0x8000:
                 return (self._out >> (8 if n == 2 else 0)) & 0xFF
         return 0
+
+    def spi_transfer(self, w, r):
+        """Bulk path for write_readinto(): one whole 32-clock frame in one call, with exactly
+        the effect of spi_byte() per byte; any other shape goes byte by byte."""
+        if self._n == 0 and len(w) == 4 and self._mosi is None and self._ready():
+            self._n = 4
+            hdr = (w[0] << 8) | w[1]
+            self._hdr = hdr
+            r[0] = 0
+            r[1] = 0
+            if hdr & 0x8000:
+                out = self._read_value(hdr & 0x3FF)
+                self._out = out
+                r[2] = (out >> 8) & 0xFF
+                r[3] = out & 0xFF
+            else:
+                r[2] = 0
+                r[3] = 0
+            self._data = (w[2] << 8) | w[3]
+            return
+        for i in range(len(w)):
+            r[i] = self.spi_byte(w[i]) & 0xFF
 
     def spi_end(self):
         if self.trace is not None and self._mosi is not None:
