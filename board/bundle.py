@@ -22,6 +22,7 @@ class Hardware:
         self.power_fail = None  # Pin: low while the DC rail is failing
         self.covers = ()  # ((name, Pin), ...): high = cover open
         self.uart = None  # local port (DLMS/COSEM HDLC)
+        self.dlms_tcp = ()  # ((host, port, "wrapper"|"hdlc"), ...): virtual board only
         self.tick_ms = 1000  # metering window
         self.ticks_ms = None  # callable: 2**30-periodic millisecond counter
         self.sleep_ms = None  # callable: blocking delay used by drivers at start-up

@@ -21,6 +21,10 @@ environment variable, else from `sim.json` in the working directory:
                  no load, an outage and, on 3 phases, a phase loss)
     safe_mode    true: the safe-mode key is held at power-on
     display      "terminal" (default when live) or "none"
+    dlms_port    TCP port of the DLMS/COSEM wrapper (IEC 62056-47) on 127.0.0.1; 0 = off
+    hdlc_port    TCP port of HDLC over TCP (IEC 62056-46) on 127.0.0.1; 0 = off
+    history_days run this many simulated days at full speed first, then at `speed`, so a
+                 client finds populated profiles and logs
     tick_s       metering window in seconds (1 by default; long runs such as 400 days use 60:
                  the ADE7953 line-cycle window is LINECYC half cycles, at most 655 s, and a
                  60 s window of the household load stays far below the energy registers'
@@ -50,6 +54,9 @@ _DEFAULTS = {
     "safe_mode": False,
     "display": None,
     "tick_s": 1,
+    "dlms_port": 4059,
+    "hdlc_port": 4061,
+    "history_days": 0,
 }
 _PROFILE_CSV = "data/london-household-MAC000060-hh.csv"
 # Bound on scheduler passes after one event (flag -> metering task -> UI task needs two).
@@ -61,12 +68,13 @@ def _tasks_ready():
     unix port, so the engine only yields when the firmware has something to do)."""
     try:
         from asyncio import core  # MicroPython
-
-        return core._task_queue.peek() is not None
-    except ImportError:  # CPython
+    except ImportError:  # CPython: ready callbacks only (sleepers are in _scheduled)
         import asyncio
 
         return bool(asyncio.get_running_loop()._ready)
+    task = core._task_queue.peek()
+    # The queue also holds sleeping tasks (the UART poll, ...): only due ones count.
+    return task is not None and core.ticks_diff(task.ph_key, core.ticks()) <= 0
 
 
 def load_options(overrides=None):
@@ -316,6 +324,11 @@ class SimBoard:
         hw.power_fail = self.power_fail
         hw.covers = (("terminal", self.terminal), ("case", self.case))
         hw.uart = self.uart
+        hw.dlms_tcp = tuple(
+            ("127.0.0.1", opts[key], kind)
+            for key, kind in (("dlms_port", "wrapper"), ("hdlc_port", "hdlc"))
+            if opts[key]
+        )
         hw.new_wdt = lambda timeout_ms: machine.WDT(0, timeout=timeout_ms)
         hw.services = lambda: (self.engine(),)
         hw.finish = self.finish
@@ -403,10 +416,11 @@ class SimBoard:
         t = self.time
         grid = self.grid
         speed = self.opts["speed"]
-        live = speed != "max"
-        show = self.opts["display"] or ("terminal" if live else "none")
+        history_end_us = int(self.opts["history_days"] * 86400) * 1_000_000
+        show = self.opts["display"] or ("none" if speed == "max" else "terminal")
         while True:
             now = t.now_us()
+            live = speed != "max" and now >= history_end_us
             if self._ended() and self._final_read_done():
                 return
             if not grid.supply_on():
@@ -437,7 +451,7 @@ class SimBoard:
                 if not _tasks_ready():
                     break
                 await sleep_ms(0)
-            if show == "terminal":
+            if show == "terminal" and live:
                 self._render_terminal()
 
     def _supply_lost(self):

@@ -7,6 +7,7 @@ Data flow of one tick (DESIGN.md "How data flows"):
       -> metering task: afe.read_energy_into(preallocated counts), exactly once per window
       -> the Meter core accumulates and marks itself healthy
       -> the UI task redraws when told to
+    comms: DLMS/COSEM over HDLC on the local-port UART (and TCP on the virtual board)
     watchdog: fed from the metering task only after a complete tick *and* only while the UI
     task has also made progress recently, so a hung task or a dead AFE interrupt resets the
     board instead of leaving a meter that silently stops registering.
@@ -20,7 +21,8 @@ reports it (both used by the HIL suite through the REPL).
 import asyncio
 import gc
 
-from firmware import calibration
+from firmware import calibration, comms
+from firmware.cosem.server import CosemServer
 from firmware.meter import Meter
 from firmware.screen import Screen
 from lib.aio import ThreadSafeFlag
@@ -51,6 +53,7 @@ class App:
         self.started_ms = hw.ticks_ms()
         self.first_tick_ms = None
         self.running = False
+        self.cosem = None  # the DLMS/COSEM server, built once the meter has booted
 
     # ---- interrupt side -------------------------------------------------------------
     def _on_tick_irq(self, _source):
@@ -131,6 +134,12 @@ class App:
         ]
         for coro in hw.services():
             tasks.append(asyncio.create_task(self._service(coro, stop)))
+        # DLMS/COSEM: HDLC on the local-port UART; on the virtual board also TCP (127.0.0.1).
+        if self.cosem is not None:
+            if hw.uart is not None:
+                tasks.append(asyncio.create_task(comms.serve_uart(hw.uart, self.cosem)))
+            for host, port, kind in hw.dlms_tcp:
+                tasks.append(asyncio.create_task(comms.serve_tcp(host, port, kind, self.cosem)))
         self._start_tick_source()
         if self.wdt is None:
             self.wdt = hw.new_wdt(max(_WDT_TIMEOUT_MS, 3 * hw.tick_ms))
@@ -177,6 +186,7 @@ def main(hw):
     # begin() leaves the chip at its reset calibration: apply the stored record (or keep the
     # defaults and raise the fault if the record is corrupt).
     calibration.apply_stored(_app.meter, hw.afe)
+    _app.cosem = CosemServer(_app.meter)
     return resume()
 
 

@@ -84,6 +84,8 @@ CONFIG_RECORDS = (
     ("thresholds", 64),
     ("alarms", 80),  # firmware/events.py Alarms state + write-ahead entry
     ("logmeta", 16),  # firmware/events.py: event-log clear watermark
+    ("security", 96),  # firmware/cosem/security.py: LLS password, system title, HLS key sets
+    ("seccount", 32),  # firmware/cosem/security.py: invocation counters, auth lockout
 )
 CONFIG_AREA = const(8192)
 SUPERBLOCK_PAYLOAD = const(16)

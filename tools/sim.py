@@ -61,6 +61,14 @@ def build_parser():
     p.add_argument("--start", type=parse_date, help="simulated start date (UTC), YYYY-MM-DD")
     p.add_argument("--fram-image", help="FRAM image file kept across runs (default: in --out)")
     p.add_argument("--display", choices=("terminal", "none"), help="where the LCD is shown")
+    p.add_argument("--dlms-port", type=int, default=4059, help="DLMS wrapper port (0 = off)")
+    p.add_argument("--hdlc-port", type=int, default=4061, help="HDLC-over-TCP port (0 = off)")
+    p.add_argument(
+        "--history-days",
+        type=float,
+        default=0,
+        help="first run this many simulated days at full speed (populated profiles and logs)",
+    )
     p.add_argument(
         "--tick-s",
         type=int,
@@ -76,7 +84,21 @@ def options_from_args(args):
         # ticks, so long fast runs use 60 s windows (the ADE7953 allows up to 655 s).
         long_fast = args.speed == "max" and args.days is not None and args.days > 7
         tick_s = 60 if long_fast else 1
-    opts = {"afe": args.afe, "speed": args.speed, "load": args.load, "tick_s": tick_s}
+    for name in ("dlms_port", "hdlc_port"):
+        port = getattr(args, name)
+        if not 0 <= port <= 65535:
+            raise SystemExit("--%s must be 0..65535" % name.replace("_", "-"))
+    if args.history_days < 0:
+        raise SystemExit("--history-days must be >= 0")
+    opts = {
+        "afe": args.afe,
+        "speed": args.speed,
+        "load": args.load,
+        "tick_s": tick_s,
+        "dlms_port": args.dlms_port,
+        "hdlc_port": args.hdlc_port,
+        "history_days": args.history_days,
+    }
     if args.days is not None:
         if args.days <= 0:
             raise SystemExit("--days must be positive")
@@ -117,6 +139,14 @@ def main(argv=None):
         opts_path = f.name
     env = dict(os.environ, OPENESME_SIM=opts_path, OPENESME_ROOT=ROOT)
     cmd = [binary, "-X", "heapsize=4M", "main.py"]
+    if args.history_days:
+        print("running %g simulated days at full speed first..." % args.history_days)
+    if args.dlms_port or args.hdlc_port:
+        print(
+            "DLMS/COSEM on 127.0.0.1: TCP wrapper port %s, HDLC over TCP port %s "
+            "(client 16 = public, 17 = LLS, 1 and 2 = HLS-GMAC; server logical address 1)"
+            % (args.dlms_port or "off", args.hdlc_port or "off")
+        )
     if args.days is None:
         print("OpenESME virtual board (MicroPython unix port). Ctrl-C stops it.")
     else:

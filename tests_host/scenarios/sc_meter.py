@@ -18,6 +18,8 @@ def _options(days, tick_s, load, afe):
         "tick_s": tick_s,
         "load": load,
         "afe": afe,
+        "dlms_port": 0,  # no TCP listeners: tests run side by side
+        "hdlc_port": 0,
     }
 
 
