@@ -1,11 +1,24 @@
 """Performance figures as one JSON object (DESIGN "Measures we hold ourselves to").
 
-    make bench            or   .venv/bin/python tools/bench.py [--days 0.05]
+    make bench            or   .venv/bin/python tools/bench.py [--days 0.05] [--tiny]
 
-Figures: heap in use after boot with everything constructed (MicroPython unix port; sim models
-excluded), total .mpy bytes per architecture (mpy-cross, the compile gate's build), wall time
-from start to the first metering tick on the virtual board, and simulated days per wall
-second. Performance lives here, not in timed tests.
+Top level:
+    mpy_total_bytes      total .mpy bytes per architecture (mpy-cross, the compile gate's build)
+    ade7953, atm90e32    the figures of tools/bench_mp.py run inside the MicroPython unix port
+                         with that front end on the virtual board (every key is documented in
+                         tools/bench_mp.py's docstring): heap after boot, boot to first tick,
+                         simulated days per wall second, per-tick firmware cost (tick_us and its
+                         parts), heap bytes allocated per tick (alloc_*), SPI bytes per tick by
+                         device, FRAM bytes per tick and per half-hour close (live and from
+                         firmware/store.py write_costs()).
+    cpython              per front end, the per-tick firmware costs of bench_mp.tick_figures()
+                         under CPython (tick_us, afe_read_energy_us, afe_measure_us, on_tick_us,
+                         on_tick_sim_fram_us, afe_read_sim_us; alloc_* are None there).
+    run                  how the figures were taken: simulated days of the throughput run and
+                         calls per timing round.
+
+`--tiny` is a quick run for the test suite (a few simulated minutes, few calls per round);
+its timing figures are noisy. Performance lives here, not in timed tests.
 """
 
 import argparse
@@ -19,24 +32,45 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tools.mpenv import INSTALL_HINT, ROOT, micropython_binary  # noqa: E402
 
 
-def run_micropython_bench(afe, days):
+def _bench_env():
+    return dict(os.environ, OPENESME_SIM="/nonexistent", OPENESME_ROOT=ROOT)
+
+
+def _parse(proc, what):
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH:"):
+            return json.loads(line[len("BENCH:") :])
+    raise SystemExit("bench %s failed:\n%s\n%s" % (what, proc.stdout, proc.stderr))
+
+
+def run_micropython_bench(afe, days, calls):
     binary = micropython_binary()
     if binary is None:
         raise SystemExit(INSTALL_HINT)
-    env = dict(os.environ, OPENESME_SIM="/nonexistent", OPENESME_ROOT=ROOT)
     proc = subprocess.run(
-        [binary, "-X", "heapsize=4M", "tools/bench_mp.py", afe, str(days)],
+        [binary, "-X", "heapsize=4M", "tools/bench_mp.py", afe, str(days), str(calls)],
         cwd=ROOT,
-        env=env,
+        env=_bench_env(),
         capture_output=True,
         text=True,
         timeout=1800,
         check=False,
     )
-    for line in proc.stdout.splitlines():
-        if line.startswith("BENCH:"):
-            return json.loads(line[len("BENCH:") :])
-    raise SystemExit("bench under MicroPython failed:\n%s\n%s" % (proc.stdout, proc.stderr))
+    return _parse(proc, "under MicroPython")
+
+
+def run_cpython_ticks(afe, calls):
+    """bench_mp.tick_figures under CPython (its own process: the sim sets module globals)."""
+    proc = subprocess.run(
+        [sys.executable, "tools/bench_mp.py", "ticks", afe, str(calls)],
+        cwd=ROOT,
+        env=_bench_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    return _parse(proc, "under CPython")
 
 
 def mpy_sizes():
@@ -51,10 +85,18 @@ def mpy_sizes():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--days", type=float, default=0.05, help="simulated days for the throughput")
+    p.add_argument("--calls", type=int, default=200, help="calls per timing round")
+    p.add_argument("--tiny", action="store_true", help="a quick run (tests): noisy timings")
     args = p.parse_args(argv)
-    result = {"mpy_total_bytes": mpy_sizes()}
+    days, calls = (0.002, 20) if args.tiny else (args.days, args.calls)
+    result = {
+        "mpy_total_bytes": mpy_sizes(),
+        "cpython": {},
+        "run": {"sim_days": days, "calls_per_round": calls},
+    }
     for afe in ("ade7953", "atm90e32"):
-        result[afe] = run_micropython_bench(afe, args.days)
+        result[afe] = run_micropython_bench(afe, days, calls)
+        result["cpython"][afe] = run_cpython_ticks(afe, calls)
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 

@@ -31,6 +31,12 @@ next addresses of the interrupted write, or at `garbage_at`), modelling a browni
 that keeps clocking. Then the part is off (reads 0xFF, ignores everything) until
 `power_on()`.
 
+Bulk paths (hal/sim/machine.py): `spi_write_bytes` and `spi_read_into` move a run of WRITE
+or READ data as one slice copy instead of one spi_byte() call per byte, with exactly the
+per-byte effect (counters, address roll-over, block protect, the armed power cut: a cut after
+byte N still commits exactly N bytes). Anything unusual (a wrap at the top address, block
+protect set, a cut inside the run, opcode/address bytes) takes the per-byte path.
+
 Usage on the virtual board:
     model = MB85RSModel("MB85RS2MT", path="fram.img")
     spi.attach(cs_pin, model)
@@ -72,6 +78,9 @@ _S_RDID = 7
 _SR_WEL = 0x02
 _SR_WRITABLE = 0x8C  # WPEN, BP1, BP0
 _FLOAT = 0xFF  # MISO not driven, pulled up
+# Cached read windows (see spi_read_into): a register record's copies are read back every
+# tick, so a handful of (address, length) pairs cover the whole steady state.
+_VIEW_CACHE = 32
 
 
 class MB85RSModel:
@@ -110,6 +119,8 @@ class MB85RSModel:
         self._wrsr_value = None
         self._out = 0
         self._write_started = False
+        self._views = {}  # (addr << 24) | n -> memoryview of image[addr:addr + n]
+        self._views_of = self.image  # the array those views are of
 
     # ---- image persistence -------------------------------------------------------------
     def _load(self, path):
@@ -292,3 +303,59 @@ class MB85RSModel:
             self.image[addr] = b
             self.bytes_written += 1
         self._addr = (addr + 1) & self._mask
+
+    # ---- bulk paths (same effect as spi_byte() per byte; no allocation) -------------------
+    def spi_write_bytes(self, buf):
+        n = len(buf)
+        addr = self._addr
+        if (
+            self._state == _S_WRITE
+            and self.powered
+            and addr + n <= self.size
+            and not self.status & 0x0C  # BP1:BP0 clear: nothing protected
+            and (self._cut_left is None or n <= self._cut_left)
+        ):
+            self.image[addr : addr + n] = buf
+            self.bytes_written += n
+            self._addr = (addr + n) & self._mask
+            if self._cut_left is not None:
+                self._cut_left -= n
+            return
+        for b in buf:
+            self.spi_byte(b)
+
+    def spi_read_into(self, buf, fill):
+        n = len(buf)
+        addr = self._addr
+        if self._state == _S_READ and self.powered and addr + n <= self.size:
+            view = self._view(addr, n)
+            if view is None:  # the heap is locked (MicroPython): copy without a view
+                img = self.image
+                for i in range(n):
+                    buf[i] = img[addr + i]
+            else:
+                buf[0:n] = view
+            self._addr = (addr + n) & self._mask
+            self.bytes_read += n
+            return
+        for i in range(n):
+            buf[i] = self.spi_byte(fill)
+
+    def _view(self, addr, n):
+        """A memoryview of image[addr:addr + n], cached: slicing a memoryview allocates on
+        MicroPython, and the steady state reads the same few windows again and again."""
+        if self._views_of is not self.image:  # a test swapped the array: drop stale views
+            self._views = {}
+            self._views_of = self.image
+        key = (addr << 24) | n
+        views = self._views
+        view = views.get(key)
+        if view is None:
+            try:
+                view = memoryview(self.image)[addr : addr + n]
+            except MemoryError:  # under heap_lock(): the caller copies byte by byte
+                return None
+            if len(views) >= _VIEW_CACHE:
+                views.clear()  # boot reads many windows once; the steady state needs few
+            views[key] = view
+        return view

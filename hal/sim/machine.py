@@ -14,6 +14,13 @@ SPI device (selected by its chip-select Pin going low):
     spi_byte(b)    one byte clocked in, returns the byte clocked out (full duplex)
     spi_end()      CS rose: the frame ends (writes commit, aborted frames are discarded)
 
+    Optional bulk paths (the bus looks them up once, at attach time, and uses them for a
+    whole transfer instead of one spi_byte() call per byte; each must have exactly the
+    effect of feeding the same bytes to spi_byte() one by one, and allocate nothing):
+    spi_write_bytes(buf)          write(): MOSI = buf, MISO ignored
+    spi_read_into(buf, fill)      readinto(): MOSI = `fill` repeated, MISO into buf
+    spi_transfer(wbuf, rbuf)      write_readinto(): MOSI = wbuf, MISO into rbuf
+
 I2C device (addressed by 7-bit address):
     i2c_write(data)   a write transaction (first byte is usually the register pointer)
     i2c_read(n)       a read transaction, returns n bytes
@@ -102,15 +109,20 @@ class Pin:
 
 
 class SPI:
-    """SPI controller routing each frame to the device whose CS pin is low."""
+    """SPI controller routing each frame to the device whose CS pin is low.
+
+    `bytes_transferred` counts every byte clocked, `device_bytes(model)` those a device
+    answered (the bench splits the bus traffic by device with it)."""
 
     MSB = 0
     LSB = 1
 
     def __init__(self, id, baudrate=1_000_000, polarity=0, phase=0, bits=8, firstbit=0, **pins):
         self.id = id
-        self._devices = []  # (cs_pin, model)
-        self._bulk = {}  # id(model) -> its spi_write_bytes bulk path, or None
+        # One list per device: [cs_pin, model, spi_write_bytes, spi_read_into, spi_transfer,
+        # bytes answered]. The bulk paths are bound once here: fetching a bound method per
+        # transfer would allocate (None when the model has no such path).
+        self._devices = []
         self.bytes_transferred = 0
         self.init(baudrate=baudrate, polarity=polarity, phase=phase, bits=bits, firstbit=firstbit)
 
@@ -128,9 +140,16 @@ class SPI:
     # ---- sim wiring -----------------------------------------------------------------
     def attach(self, cs_pin, model):
         """Wire `model` to this bus behind `cs_pin` (active low)."""
-        self._devices.append((cs_pin, model))
-        # Bound once here: fetching a bound method per transfer would allocate.
-        self._bulk[id(model)] = getattr(model, "spi_write_bytes", None)
+        self._devices.append(
+            [
+                cs_pin,
+                model,
+                getattr(model, "spi_write_bytes", None),
+                getattr(model, "spi_read_into", None),
+                getattr(model, "spi_transfer", None),
+                0,
+            ]
+        )
 
         def on_cs(level, model=model):
             if level == 0:
@@ -140,38 +159,45 @@ class SPI:
 
         cs_pin.watch(on_cs)
 
+    def device_bytes(self, model):
+        """Bytes clocked while `model` was the selected, answering device."""
+        for dev in self._devices:
+            if dev[1] is model:
+                return dev[5]
+        raise ValueError("model not attached to this bus")
+
     def _selected(self):
+        """The device entry of the one answering device, or None (floating MISO)."""
         chosen = None
-        for cs, model in self._devices:
-            if cs.value() == 0:
+        for dev in self._devices:
+            if dev[0].value() == 0:
                 if chosen is not None:
                     return None  # bus contention: two devices selected, nobody answers cleanly
-                chosen = model
+                chosen = dev
         if chosen is None:
             return None
-        if self._mode not in chosen.spi_modes:
+        model = chosen[1]
+        if self._mode not in model.spi_modes:
             return None  # wrong clock mode: the device sees garbage and drives nothing
-        if self.baudrate > chosen.spi_max_hz:
+        if self.baudrate > model.spi_max_hz:
             return None
         return chosen
 
-    def _xfer(self, out_byte, model):
-        self.bytes_transferred += 1
-        if model is None:
-            return 0xFF
-        return model.spi_byte(out_byte) & 0xFF
-
     # ---- machine.SPI API --------------------------------------------------------------
     def write(self, buf):
-        model = self._selected()
-        bulk = None if model is None else self._bulk.get(id(model))
+        dev = self._selected()
+        n = len(buf)
+        self.bytes_transferred += n
+        if dev is None:
+            return
+        dev[5] += n
+        bulk = dev[2]
         if bulk is not None:
-            # Write-only frame to a model with a bulk path (same effect, one call).
-            self.bytes_transferred += len(buf)
             bulk(buf)
             return
+        model = dev[1]
         for b in buf:
-            self._xfer(b, model)
+            model.spi_byte(b)
 
     def read(self, nbytes, write=0x00):
         buf = bytearray(nbytes)
@@ -179,16 +205,40 @@ class SPI:
         return bytes(buf)
 
     def readinto(self, buf, write=0x00):
-        model = self._selected()
-        for i in range(len(buf)):
-            buf[i] = self._xfer(write, model)
+        dev = self._selected()
+        n = len(buf)
+        self.bytes_transferred += n
+        if dev is None:
+            for i in range(n):
+                buf[i] = 0xFF
+            return
+        dev[5] += n
+        bulk = dev[3]
+        if bulk is not None:
+            bulk(buf, write)
+            return
+        model = dev[1]
+        for i in range(n):
+            buf[i] = model.spi_byte(write) & 0xFF
 
     def write_readinto(self, write_buf, read_buf):
-        if len(write_buf) != len(read_buf):
+        n = len(write_buf)
+        if n != len(read_buf):
             raise ValueError("buffers must be the same length")
-        model = self._selected()
-        for i in range(len(write_buf)):
-            read_buf[i] = self._xfer(write_buf[i], model)
+        dev = self._selected()
+        self.bytes_transferred += n
+        if dev is None:
+            for i in range(n):
+                read_buf[i] = 0xFF
+            return
+        dev[5] += n
+        bulk = dev[4]
+        if bulk is not None:
+            bulk(write_buf, read_buf)
+            return
+        model = dev[1]
+        for i in range(n):
+            read_buf[i] = model.spi_byte(write_buf[i]) & 0xFF
 
 
 class I2C:
