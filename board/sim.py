@@ -61,14 +61,21 @@ _DEFAULTS = {
 _PROFILE_CSV = "data/london-household-MAC000060-hh.csv"
 # Bound on scheduler passes after one event (flag -> metering task -> UI task needs two).
 _MAX_YIELDS_PER_EVENT = 16
+# At full speed the engine hands the scheduler one pass per this many events (socket I/O).
+_EVENTS_PER_IO_POLL = 64
+
+
+try:
+    from asyncio import core as _mp_core  # MicroPython's scheduler internals
+except ImportError:  # CPython
+    _mp_core = None
 
 
 def _tasks_ready():
     """Whether any asyncio task is queued to run now (each scheduler pass costs ~65 us on the
     unix port, so the engine only yields when the firmware has something to do)."""
-    try:
-        from asyncio import core  # MicroPython
-    except ImportError:  # CPython: ready callbacks only (sleepers are in _scheduled)
+    core = _mp_core
+    if core is None:  # CPython: ready callbacks only (sleepers are in _scheduled)
         import asyncio
 
         return bool(asyncio.get_running_loop()._ready)
@@ -418,6 +425,7 @@ class SimBoard:
         speed = self.opts["speed"]
         history_end_us = int(self.opts["history_days"] * 86400) * 1_000_000
         show = self.opts["display"] or ("none" if speed == "max" else "terminal")
+        passes = 0
         while True:
             now = t.now_us()
             live = speed != "max" and now >= history_end_us
@@ -450,6 +458,12 @@ class SimBoard:
             for _ in range(_MAX_YIELDS_PER_EVENT):
                 if not _tasks_ready():
                     break
+                await sleep_ms(0)
+            passes += 1
+            if passes >= _EVENTS_PER_IO_POLL:
+                # Even at full speed give the scheduler a pass now and then: it polls the
+                # sockets then, so DLMS clients are served while the history runs.
+                passes = 0
                 await sleep_ms(0)
             if show == "terminal" and live:
                 self._render_terminal()

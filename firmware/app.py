@@ -68,6 +68,11 @@ class App:
                 pin.irq(handler=self._on_tick_irq_ref, trigger=pin.IRQ_FALLING, hard=True)
             except TypeError:  # ports without hard IRQs
                 pin.irq(handler=self._on_tick_irq_ref, trigger=pin.IRQ_FALLING)
+            if pin.value() == 0:
+                # The line is level-held until the window is read: an edge that came before
+                # this loop started (boot, or a resume after Ctrl-C) would otherwise never
+                # come again, and the meter would wait forever.
+                self.tick_flag.set()
         elif self._timer is None:
             self._timer = hw.new_timer(hw.tick_ms, self._on_tick_irq_ref)
 

@@ -42,6 +42,14 @@ MPREMOTE_TIMEOUT_S = 30
 DEPLOY_TIMEOUT_S = 300
 
 
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("hil", "hardware in the loop")
     group.addoption("--port", default=None, help="serial port of a real board (default: virtual)")
@@ -208,7 +216,9 @@ def board(request, tmp_path_factory):
         extra = []
         if virtual is not None:
             options = work / "sim.json"
-            options.write_text(json.dumps(SIM_OPTIONS))
+            # The virtual board's local port: the DLMS wrapper on a free port of 127.0.0.1.
+            dlms_port = _free_port()
+            options.write_text(json.dumps(dict(SIM_OPTIONS, dlms_port=dlms_port, hdlc_port=0)))
             extra.append((str(options), "sim.json"))
         deploy.upload(
             build_dir, device, resume=virtual is not None, extra=extra, timeout=DEPLOY_TIMEOUT_S
@@ -222,6 +232,7 @@ def board(request, tmp_path_factory):
             boot_wait if boot_wait is not None else (3.0 if virtual else 8.0),
             work,
         )
+        b.dlms_port = dlms_port if virtual is not None else None
         b.power_cycle()
         b.wait_running()
         request.config._hil_board = "%s board %s at %s" % (

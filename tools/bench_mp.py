@@ -161,7 +161,16 @@ class _IdlePin:
 
 def boot(afe, tick_s=1):
     """The virtual board booted as main.py does it -> (hw, App)."""
-    hw = board.build("sim", speed="max", display="none", load="london", afe=afe, tick_s=tick_s)
+    hw = board.build(
+        "sim",
+        speed="max",
+        display="none",
+        load="london",
+        afe=afe,
+        tick_s=tick_s,
+        dlms_port=0,  # no TCP listeners in the bench
+        hdlc_port=0,
+    )
     from firmware import app
 
     meter_app = app.App(hw)
