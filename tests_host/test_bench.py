@@ -66,7 +66,11 @@ def test_bench_reports_every_figure():
     costs = write_costs()  # the store's own arithmetic (pinned by test_store.py)
     tick = costs["tick"]
     r = _bench()
-    assert set(r) == {"mpy_total_bytes", "ade7953", "atm90e32", "cpython", "run"}
+    assert set(r) == {"mpy_total_bytes", "ade7953", "atm90e32", "cpython", "run", "dlms"}
+    dlms = r["dlms"]
+    assert dlms["profile_rows"] == 96  # the tiny run reads 2 days of the 4-channel profile
+    assert 0 < dlms["association_heap_bytes"] < 8 * 1024  # issue 5: under 8 KB
+    assert dlms["get_ms"] >= 0 and dlms["profile_read_ms"] >= 0
     assert r["run"] == {"sim_days": 0.002, "calls_per_round": 20}
     for arch in ("xtensawin", "armv6m"):
         assert isinstance(r["mpy_total_bytes"][arch], int) and r["mpy_total_bytes"][arch] > 0

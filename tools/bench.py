@@ -82,6 +82,42 @@ def mpy_sizes():
     return sizes
 
 
+def run_dlms_figures(rows, gets):
+    """DLMS/COSEM figures from tests_host/scenarios/sc_cosem.measure() under MicroPython:
+    the server in-process over a RAM FRAM (no socket): heap held by an open HLS association,
+    mean plain and ciphered GET time, and the time to build a `rows`-row four-channel profile
+    read (960 rows = 20 days) by GET block transfer."""
+    binary = micropython_binary()
+    if binary is None:
+        raise SystemExit(INSTALL_HINT)
+    code = (
+        "import sys\nsys.path.insert(0, '.')\nsys.path.insert(0, 'tests_host/scenarios')\n"
+        "import json, sc_cosem\nprint('DLMS:' + json.dumps(sc_cosem.measure(%d, %d)))\n"
+        % (rows, gets)
+    )
+    proc = subprocess.run(
+        [binary, "-X", "heapsize=8M", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("DLMS:"):
+            m = json.loads(line[len("DLMS:") :])
+            return {
+                "association_heap_bytes": m["assoc_heap_bytes"],
+                "get_ms": m["get_ms_x100"] / 100,
+                "ciphered_get_ms": m["ciphered_get_ms_x100"] / 100,
+                "profile_read_ms": m["profile_ms"],
+                "profile_rows": m["profile_rows"],
+                "profile_blocks": m["profile_blocks"],
+                "where": "MicroPython unix port, in-process server, RAM FRAM",
+            }
+    raise SystemExit("DLMS bench under MicroPython failed:\n%s\n%s" % (proc.stdout, proc.stderr))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--days", type=float, default=0.05, help="simulated days for the throughput")
@@ -97,6 +133,7 @@ def main(argv=None):
     for afe in ("ade7953", "atm90e32"):
         result[afe] = run_micropython_bench(afe, days, calls)
         result["cpython"][afe] = run_cpython_ticks(afe, calls)
+    result["dlms"] = run_dlms_figures(96 if args.tiny else 960, 20 if args.tiny else 500)
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 
