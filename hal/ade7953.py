@@ -42,14 +42,7 @@ import errno
 
 from micropython import const
 
-try:
-    from time import sleep_ms as _sleep_ms
-except ImportError:  # CPython host
-    import time as _time
-
-    def _sleep_ms(ms):
-        _time.sleep(ms / 1000)
-
+from lib.ticks import sleep_ms as _sleep_ms
 
 # Registers [DS Tables 13-15]; 0x3xx are the 32-bit aliases of the 24-bit registers.
 _LCYCMODE = const(0x004)

@@ -37,14 +37,7 @@ import errno
 
 from micropython import const
 
-try:
-    from time import sleep_ms as _sleep_ms
-except ImportError:  # CPython host
-    import time as _time
-
-    def _sleep_ms(ms):
-        _time.sleep(ms / 1000)
-
+from lib.ticks import sleep_ms as _sleep_ms
 
 # Registers [DS §5; chips.md §2.3]
 _METEREN = const(0x00)

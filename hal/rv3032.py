@@ -34,14 +34,7 @@ import errno
 
 from micropython import const
 
-try:
-    from time import sleep_ms as _default_sleep_ms
-except ImportError:  # CPython host
-    import time
-
-    def _default_sleep_ms(ms):
-        time.sleep(ms / 1000)
-
+from lib.ticks import sleep_ms as _default_sleep_ms
 
 _HUNDREDTHS = const(0x00)
 _SECONDS = const(0x01)

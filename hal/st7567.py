@@ -86,9 +86,7 @@ class ST7567(framebuf.FrameBuffer):
         if not 0 <= regulation <= 7:
             raise ValueError("regulation ratio 0..7")
         if sleep_ms is None:
-            import time
-
-            sleep_ms = time.sleep_ms
+            from lib.ticks import sleep_ms
         self.width = WIDTH
         self.height = HEIGHT
         self.buffer = bytearray(WIDTH * HEIGHT // 8)

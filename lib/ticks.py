@@ -6,9 +6,22 @@ unix port wraps at 2**62, so host tests would never see a wrap. The firmware the
 never uses `time.ticks_diff` directly: every counter it is given is reduced to 2**30 and
 compared here, identically on every port and under CPython. All values stay small ints,
 so these functions allocate nothing (safe in an ISR and in the metering tick).
+
+`sleep_ms` is the blocking delay drivers fall back on when the board injects none
+(`time.sleep_ms` on MicroPython, an equivalent under CPython).
 """
 
 from micropython import const
+
+try:
+    from time import sleep_ms
+except ImportError:  # CPython host shim: the same blocking delay
+
+    def sleep_ms(ms):
+        import time
+
+        time.sleep(ms / 1000)
+
 
 TICKS_PERIOD = const(0x40000000)  # 2**30; stored as a constant, never used in arithmetic
 TICKS_MAX = const(0x3FFFFFFF)

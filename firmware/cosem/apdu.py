@@ -132,7 +132,8 @@ def ber_header(buf, pos, end):
     return tag, n, pos
 
 
-def _ber_len(out, n):
+def put_ber_length(out, n):
+    """Append a BER/A-XDR length (< 0x80, 0x81 n, 0x82 nn) to the bytearray `out`."""
     if n < 0x80:
         out.append(n)
     elif n < 0x100:
@@ -146,7 +147,7 @@ def _ber_len(out, n):
 
 def _tlv(out, tag, value):
     out.append(tag)
-    _ber_len(out, len(value))
+    put_ber_length(out, len(value))
     out.extend(value)
 
 

@@ -30,6 +30,7 @@ source lacks authority (denied SET/ACTION; once per association). Meter-specific
 
 from micropython import const
 
+from firmware.cosem.apdu import put_ber_length
 from firmware.store import BLANK, INVALID, get_u32, put_u32
 from lib import aes_gcm
 
@@ -105,18 +106,6 @@ def _len(buf, pos, end):
     if n != end - pos:
         raise SecurityError(INTEGRITY_FAILURE)
     return n, pos
-
-
-def _put_len(out, n):
-    if n < 0x80:
-        out.append(n)
-    elif n < 0x100:
-        out.append(0x81)
-        out.append(n)
-    else:
-        out.append(0x82)
-        out.append(n >> 8)
-        out.append(n & 0xFF)
 
 
 class Security:
@@ -314,7 +303,7 @@ class Security:
             out.extend(self.title)
         else:
             out.append(_SERVICE_REPLY[form] if form in _SERVICE_REPLY else form)
-        _put_len(out, 5 + len(body))
+        put_ber_length(out, 5 + len(body))
         out.append(SC)
         out.extend(ic.to_bytes(4, "big"))
         out.extend(body)
