@@ -26,6 +26,7 @@ import errno
 
 from micropython import const
 
+from hal.i2c_rtc import I2CRegisters, bcd, unbcd
 from hal.rv3032 import check_fields
 
 _SECONDS = const(0x00)
@@ -39,32 +40,12 @@ _ST_OSF = const(0x80)
 _ST_EN32KHZ = const(0x08)
 
 
-def _bcd(v):
-    return ((v // 10) << 4) | (v % 10)
-
-
-def _unbcd(b):
-    return (b >> 4) * 10 + (b & 0x0F)
-
-
-class DS3231:
+class DS3231(I2CRegisters):
     """DS3231 over an injected machine.I2C."""
 
     def __init__(self, i2c, address=0x68):
-        self._i2c = i2c
-        self._addr = address
-        self._buf = bytearray(7)
-        self._one = bytearray(1)
-        self._two = bytearray(2)
+        super().__init__(i2c, address)
         self._probe()
-
-    def _read(self, reg):
-        self._i2c.readfrom_mem_into(self._addr, reg, self._one)
-        return self._one[0]
-
-    def _write(self, reg, value):
-        self._one[0] = value
-        self._i2c.writeto_mem(self._addr, reg, self._one)
 
     def _probe(self):
         regs = bytearray(19)
@@ -96,17 +77,17 @@ class DS3231:
         self._i2c.readfrom_mem_into(self._addr, _SECONDS, b)
         hr = b[2]
         if hr & 0x40:  # 12-hour mode: bit 5 = PM, 12 AM is 0 h
-            h = _unbcd(hr & 0x1F) % 12 + (12 if hr & 0x20 else 0)
+            h = unbcd(hr & 0x1F) % 12 + (12 if hr & 0x20 else 0)
         else:
-            h = _unbcd(hr & 0x3F)
-        s = _unbcd(b[0] & 0x7F)
-        mi = _unbcd(b[1] & 0x7F)
+            h = unbcd(hr & 0x3F)
+        s = unbcd(b[0] & 0x7F)
+        mi = unbcd(b[1] & 0x7F)
         day = b[3] & 0x07
-        d = _unbcd(b[4] & 0x3F)
-        mo = _unbcd(b[5] & 0x1F)
+        d = unbcd(b[4] & 0x3F)
+        mo = unbcd(b[5] & 0x1F)
         if s > 59 or mi > 59 or h > 23 or not (1 <= day <= 7 and 1 <= d <= 31 and 1 <= mo <= 12):
             raise OSError(errno.EIO)
-        fields[0] = _unbcd(b[6])
+        fields[0] = unbcd(b[6])
         fields[1] = mo
         fields[2] = d
         fields[3] = h
@@ -118,13 +99,13 @@ class DS3231:
         """Set the clock in 24-hour mode (writing seconds resets the countdown chain)."""
         check_fields(fields)
         b = self._buf
-        b[0] = _bcd(fields[5])
-        b[1] = _bcd(fields[4])
-        b[2] = _bcd(fields[3])
+        b[0] = bcd(fields[5])
+        b[1] = bcd(fields[4])
+        b[2] = bcd(fields[3])
         b[3] = fields[6] + 1
-        b[4] = _bcd(fields[2])
-        b[5] = _bcd(fields[1])  # century bit 0: 2000-2099
-        b[6] = _bcd(fields[0])
+        b[4] = bcd(fields[2])
+        b[5] = bcd(fields[1])  # century bit 0: 2000-2099
+        b[6] = bcd(fields[0])
         self._i2c.writeto_mem(self._addr, _SECONDS, b)
 
     def time_lost(self):

@@ -34,6 +34,7 @@ import errno
 
 from micropython import const
 
+from hal.i2c_rtc import I2CRegisters, bcd, unbcd
 from lib.ticks import sleep_ms as _default_sleep_ms
 
 _HUNDREDTHS = const(0x00)
@@ -59,14 +60,6 @@ _EE_TIMEOUT_MS = const(100)  # an EEPROM byte write takes ~10 ms (Linux driver w
 _DAYS = b"\x1f\x1d\x1f\x1e\x1f\x1e\x1f\x1f\x1e\x1f\x1e\x1f"  # Feb as 29; checked below
 
 
-def _bcd(v):
-    return ((v // 10) << 4) | (v % 10)
-
-
-def _unbcd(b):
-    return (b >> 4) * 10 + (b & 0x0F)
-
-
 def check_fields(fields):
     """ValueError unless fields hold a valid 2000-2099 date and time (shared with DS3231)."""
     if len(fields) < 7:
@@ -89,7 +82,7 @@ def check_fields(fields):
         raise ValueError("day out of range")
 
 
-class RV3032:
+class RV3032(I2CRegisters):
     """RV-3032-C7 over an injected machine.I2C."""
 
     BSM_DISABLED = 0
@@ -105,22 +98,9 @@ class RV3032:
     TCR_11K = 3  # ~11-12 kOhm
 
     def __init__(self, i2c, address=0x51, sleep_ms=None):
-        self._i2c = i2c
-        self._addr = address
+        super().__init__(i2c, address)
         self._sleep_ms = sleep_ms or _default_sleep_ms
-        self._buf = bytearray(7)
-        self._one = bytearray(1)
-        self._two = bytearray(2)
         self._probe()
-
-    # ---- register access ---------------------------------------------------------------
-    def _read(self, reg):
-        self._i2c.readfrom_mem_into(self._addr, reg, self._one)
-        return self._one[0]
-
-    def _write(self, reg, value):
-        self._one[0] = value
-        self._i2c.writeto_mem(self._addr, reg, self._one)
 
     def _probe(self):
         regs = bytearray(16)
@@ -147,15 +127,15 @@ class RV3032:
         """Fill fields[0:7] = [year-2000, month, day, hour, minute, second, weekday]."""
         b = self._buf
         self._i2c.readfrom_mem_into(self._addr, _SECONDS, b)
-        s = _unbcd(b[0] & 0x7F)
-        mi = _unbcd(b[1] & 0x7F)
-        h = _unbcd(b[2] & 0x3F)
+        s = unbcd(b[0] & 0x7F)
+        mi = unbcd(b[1] & 0x7F)
+        h = unbcd(b[2] & 0x3F)
         wd = b[3] & 0x07
-        d = _unbcd(b[4] & 0x3F)
-        mo = _unbcd(b[5] & 0x1F)
+        d = unbcd(b[4] & 0x3F)
+        mo = unbcd(b[5] & 0x1F)
         if s > 59 or mi > 59 or h > 23 or wd > 6 or not (1 <= d <= 31 and 1 <= mo <= 12):
             raise OSError(errno.EIO)
-        fields[0] = _unbcd(b[6])
+        fields[0] = unbcd(b[6])
         fields[1] = mo
         fields[2] = d
         fields[3] = h
@@ -167,13 +147,13 @@ class RV3032:
         """Set the clock (writing the seconds also zeroes the 100ths and the prescaler)."""
         check_fields(fields)
         b = self._buf
-        b[0] = _bcd(fields[5])
-        b[1] = _bcd(fields[4])
-        b[2] = _bcd(fields[3])
+        b[0] = bcd(fields[5])
+        b[1] = bcd(fields[4])
+        b[2] = bcd(fields[3])
         b[3] = fields[6]
-        b[4] = _bcd(fields[2])
-        b[5] = _bcd(fields[1])
-        b[6] = _bcd(fields[0])
+        b[4] = bcd(fields[2])
+        b[5] = bcd(fields[1])
+        b[6] = bcd(fields[0])
         self._i2c.writeto_mem(self._addr, _SECONDS, b)
 
     def time_lost(self):
