@@ -36,14 +36,16 @@ def test_services_levels_and_results(interp):
     assert r["clock_public"] == "data"
     assert r["ai_value"] == "0600000000"
     assert r["ai_scaler"] == "02020f00161e"  # scaler 0, unit 30 (Wh)
-    assert r["hh_public"] == ["dar", 3]  # the profile is not display-grade
+    assert r["hh_public"] == "data"  # the public client reads the HH profile (issue 5)
     assert (r["undefined"], r["class_mismatch"], r["no_attr"]) == (4, 9, 11)
     assert r["set_public"] == "c501c103"  # read-write-denied
     assert r["next_without"] == "c402c101000000010110"  # no-long-get-in-progress
     assert r["malformed"] == "d80203"
     assert r["unknown_service"] == "d80202"
     assert r["plain_glo"] == "d80102"  # ciphered APDU in a plain association
-    assert r["with_list_public"] == "c403c1020006000000000103"
+    # with-list [1-0:1.8.0 attr 2, HH profile attr 7 (entries in use)]: both readable by the
+    # public client: 0 Wh on this fresh meter and 60 entries.
+    assert r["with_list_public"] == "c403c10200060000000000060000003c"
     assert r["aare_bad_pw"] == "6117a109060760857405080101a203020101a305a10302010d"
     assert r["aare_reader"] == r["aare_public"]
     assert r["with_list_reader"] == "c403c10200060000000000060000003c"  # AI 0, 60 entries
@@ -97,7 +99,7 @@ def test_reading_everything_at_every_level_leaves_fram_identical(interp):
     r = run_scenario(interp, "sc_cosem", "read_everything_leaves_fram_identical")
     assert r["reads"] == 492
     assert r["readable"] == {
-        "16": 41,
+        "16": 54,  # includes the HH profile objects (public read, issue 5)
         "17": 111,
         "unciphered_identical": True,  # public + LLS: the whole image, byte for byte
         "1": 116,

@@ -144,10 +144,8 @@ def _expected(rig):
 def test_every_level_reads_clock_registers_profile_logs(rig, transport, client):
     totals, rows = rig.call(_expected, rig)
     assert len(rows) >= 70  # 36 h of half hours
-    args = ["--logs"]
     a, b = rows[10][0][:16], rows[13][0][:16]
-    if client != 16:
-        args += ["--range-check", "%s,%s" % (a, b)]
+    args = ["--logs", "--range-check", "%s,%s" % (a, b)]
     rc, out = rig.read(transport, client, *args)
     now = rig.call(rig.meter.clock.now)
     assert out["clock"] == (EPOCH + dtm.timedelta(seconds=now)).isoformat()
@@ -155,19 +153,19 @@ def test_every_level_reads_clock_registers_profile_logs(rig, transport, client):
     for q, ln in enumerate(("1.0.1.8.0.255", "1.0.2.8.0.255", "1.0.3.8.0.255", "1.0.4.8.0.255")):
         assert regs[ln] == {"value": totals[q], "scaler": 0, "unit": 30 if q < 2 else 32}
     assert totals[0] > 0 and totals[1] > 0 and totals[2] > 0 and totals[3] > 0
+    got = [[r[0][:19] + "+00:00"] + r[1:] for r in out["profile"]]
+    assert got == rows  # the whole 4-channel profile, by GET block transfer
+    rng = [[r[0][:19] + "+00:00"] + r[1:] for r in out["range"]]
+    assert rng == rows[10:14]  # both bounds inclusive
     if client == 16:
-        # Public: display-grade registers only; profiles and logs are denied.
+        # Public: the registers and the HH profile; the per-period registers and the logs
+        # are denied.
         assert "error" in regs["1.0.1.29.0.255"]
-        assert "READ_WRITE_DENIED" in out["profile_error"]
         assert all("error" in v for v in out["logs"].values())
         return
     last = rows[-1]
     assert regs["1.0.1.29.0.255"] == {"value": last[2], "scaler": 0, "unit": 30}
     assert regs["1.0.4.29.0.255"] == {"value": last[5], "scaler": 0, "unit": 32}
-    got = [[r[0][:19] + "+00:00"] + r[1:] for r in out["profile"]]
-    assert got == rows  # the whole 4-channel profile, by GET block transfer
-    rng = [[r[0][:19] + "+00:00"] + r[1:] for r in out["range"]]
-    assert rng == rows[10:14]  # both bounds inclusive
     logs = out["logs"]
     assert len(logs["power"]) >= 1 and len(logs["event"]) >= 1
     ev_codes = [r[1] for r in logs["event"]]

@@ -798,9 +798,12 @@ def build(meter, identity):
         v = status()
         return (axdr.NULL_DATA, None) if v is None else (axdr.UNSIGNED, v & 0x7F)
 
-    t.add(Data(HH_STATUS, RD, status_getter))
-    t.add(Data("1-0:0.8.4.255", RD, lambda: (axdr.DOUBLE_LONG_UNSIGNED, _PERIOD)))
-    t.add(HHProfile(meter))
+    # The HH profile is readable by the public client too: issue 5 asks that any standard
+    # client associating as client 16 without security reads the clock, 1-0:1.8.0 and the
+    # profile on the local port (consumption the customer may see on the display anyway).
+    t.add(Data(HH_STATUS, PUB, status_getter))
+    t.add(Data("1-0:0.8.4.255", PUB, lambda: (axdr.DOUBLE_LONG_UNSIGNED, _PERIOD)))
+    t.add(HHProfile(meter, read_min=PUB))
     for log_id, ln, code_ln, value_ln in LOGS:
         t.add(Data(code_ln, RD, _last_log(meter, log_id, 2)))
         t.add(Data(value_ln, RD, _last_log(meter, log_id, 3)))

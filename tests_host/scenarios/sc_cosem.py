@@ -275,7 +275,7 @@ def services_and_access():
     out["clock_public"] = get_all(srv, 16, get_req(8, LN_CLOCK, 2))[0]
     out["ai_value"] = _h(get_all(srv, 16, get_req(3, LN_AI, 2))[1])
     out["ai_scaler"] = _h(get_all(srv, 16, get_req(3, LN_AI, 3))[1])
-    out["hh_public"] = list(get_all(srv, 16, get_req(7, LN_HH, 2))[:2])
+    out["hh_public"] = get_all(srv, 16, get_req(7, LN_HH, 2))[0]
     out["undefined"] = get_all(srv, 16, get_req(3, b"\x01\x00\x63\x63\x63\xff", 2))[1]
     out["class_mismatch"] = get_all(srv, 16, get_req(1, LN_AI, 2))[1]
     out["no_attr"] = get_all(srv, 16, get_req(3, LN_AI, 9))[1]
