@@ -52,6 +52,7 @@ INVALID = const(3)  # both copies bad: data invalid, buffer untouched
 STATE_NAMES = ("ok", "repaired", "blank", "invalid")
 
 NO_PERIOD = 0xFFFFFFFF  # "no HH period yet" in the register record
+_WORD = const(4)  # a commit rewrites the payload in words of this size, only where changed
 NO_TIME = 0xFFFFFFFF  # invalid clock
 
 # Migration steps: {old_version: fn(store)}; fn converts the old layout in place. Version 1 is
@@ -172,6 +173,11 @@ class RecordPair:
         self._crc = bytearray(4)
         self._rcrc = bytearray(4)
         self._st = array("H", [0xFFFF, 0xFFFF])
+        # What each copy's payload holds on the FRAM, as last written or loaded and verified:
+        # a commit then writes only the bytes that differ (issue 3: <= 64 bytes per tick).
+        self._shadow = (bytearray(payload_len), bytearray(payload_len))
+        self._shadow_ok = bytearray(2)
+        self._words = [self._view[i : i + _WORD] for i in range(0, payload_len, _WORD)]
         self.cur = -1  # copy holding the current payload: 0 = A, 1 = B, -1 none
         self.seq = 0
         self.state = BLANK
@@ -211,21 +217,51 @@ class RecordPair:
         self._crc_into(self._crc, hdr, self.buf)
         store = self.store
         addr = self._addr(tgt)
+        shadow = self._shadow[tgt]
         for _attempt in range(2):
+            # Header first (the new seq makes the copy invalid until its CRC lands), then the
+            # payload, then the CRC: a cut anywhere leaves this copy invalid, the other whole.
             store.write(addr, hdr)
-            store.write(addr + 6, self.buf)
+            if self._shadow_ok[tgt]:
+                self._write_changes(addr + 6, shadow)
+            else:
+                store.write(addr + 6, self.buf)
             store.write(addr + 6 + self.n, self._crc)
             store.readinto(addr, self._rhdr)
             store.readinto(addr + 6, self._scratch)
             store.readinto(addr + 6 + self.n, self._rcrc)
             if self._rhdr == hdr and self._rcrc == self._crc and self._sview == self._view:
+                self._remember(tgt, self.buf)
                 self.cur = tgt
                 self.seq = seq
                 self.state = OK
                 self.commits += 1
                 return
+            self._shadow_ok[tgt] = 0  # the copy is not what we thought: rewrite it whole
         store.fault(self.name + ": write did not verify")
         raise OSError(errno.EIO, "FRAM write of %s did not verify" % self.name)
+
+    def _write_changes(self, base, shadow):
+        """Write the _WORD-byte words of the payload that differ from what the copy holds,
+        through memoryviews made once in __init__ (a slice per write would allocate)."""
+        buf = self.buf
+        store = self.store
+        words = self._words
+        n = self.n
+        w = 0
+        for start in range(0, n, _WORD):
+            end = start + _WORD if start + _WORD < n else n
+            for k in range(start, end):
+                if buf[k] != shadow[k]:
+                    store.write(base + start, words[w])
+                    break
+            w += 1
+
+    def _remember(self, i, payload):
+        shadow = self._shadow[i]
+        for k in range(self.n):
+            shadow[k] = payload[k]
+        self._shadow_ok[i] = 1
 
     # ---- load ------------------------------------------------------------------------------
     def _check(self, i):
@@ -236,9 +272,11 @@ class RecordPair:
         store.readinto(addr + 6, self._scratch)
         store.readinto(addr + 6 + self.n, self._rcrc)
         rh = self._rhdr
+        self._shadow_ok[i] = 0
         if rh[0] | (rh[1] << 8) == self.magic:
             self._crc_into(self._crc, rh, self._scratch)
             if self._crc == self._rcrc:
+                self._remember(i, self._scratch)
                 return get_u32(rh, 2) & SEQ_MASK
         if _blank(rh, 6) and rh[0] == self._rcrc[0] and _blank(self._rcrc, 4):
             if _blank(self._scratch, self.n) and self._scratch[0] == rh[0]:

@@ -87,9 +87,13 @@ def test_tick_path_allocates_nothing(interp):
 
 def test_write_figures_for_the_bench(interp):
     assert run_scenario(interp, "sc_store", "write_figures") == {
-        "tick": 338,  # one register copy: 6 header + 328 payload + 4 CRC
-        "hh_close": 365,  # + 18-byte 4-channel record + 9-byte import copy
+        # One register copy: 6 header + the changed 4-byte payload words (3 here: one
+        # profile channel's remainder, the tick's UTC and log state) + 4 CRC.
+        "tick": 22,
+        # The close rewrites the period section (whole units, carry, status, last record) in
+        # the register copy, plus the 18-byte 4-channel record and the 9-byte import copy.
+        "hh_close": 53,
         "log_append": 16,
         "config_commit": 74,
-        "per_day": 338 * 86400 + 27 * 48,
+        "per_day": 22 * 86400 + (53 - 22) * 48,
     }
