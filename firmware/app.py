@@ -166,8 +166,9 @@ class App:
             "read_errors": self.meter.read_errors,
             "running": self.running,
             "first_tick_ms": self.first_tick_ms,
-            "heap_free": gc.mem_free(),
-            "heap_used": gc.mem_alloc(),
+            # MicroPython only (None under CPython, which has no gc.mem_free/mem_alloc).
+            "heap_free": gc.mem_free() if hasattr(gc, "mem_free") else None,
+            "heap_used": gc.mem_alloc() if hasattr(gc, "mem_alloc") else None,
             "registers_wh": self.meter.registers_wh(),
             "phase_registers_wh": self.meter.phase_registers_wh(),
             "clock_valid": self.meter.clock.valid,

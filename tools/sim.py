@@ -72,7 +72,8 @@ def build_parser():
     p.add_argument(
         "--tick-s",
         type=int,
-        help="metering window in s (default 1; 60 for --speed max runs longer than 7 days)",
+        help="metering window in s (default 1; for --speed max runs longer than 7 days 300 on "
+        "the ADE7953, 60 on the ATM90E32)",
     )
     return p
 
@@ -81,9 +82,12 @@ def options_from_args(args):
     tick_s = args.tick_s
     if tick_s is None:
         # A 1 s window is the meter's normal rhythm; a 400-day run at 1 s would be 34.6 M
-        # ticks, so long fast runs use 60 s windows (the ADE7953 allows up to 655 s).
+        # ticks, so long fast runs use longer windows: 300 s on the ADE7953 (LINECYC allows
+        # 655 s; its 24-bit energy register holds 349 Wh, 4.19 kW over 300 s, above the
+        # household's 4.07 kW peak half hour) and 60 s on the ATM90E32 (its 16-bit registers
+        # hold 204.8 Wh per phase per read, chips.md §2.4).
         long_fast = args.speed == "max" and args.days is not None and args.days > 7
-        tick_s = 60 if long_fast else 1
+        tick_s = (300 if args.afe == "ade7953" else 60) if long_fast else 1
     for name in ("dlms_port", "hdlc_port"):
         port = getattr(args, name)
         if not 0 <= port <= 65535:
