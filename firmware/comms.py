@@ -111,7 +111,9 @@ async def serve_tcp(host, port, kind, server, max_conns=4, idle_s=120, on_ready=
             server.on_link(False, None, conn)
             await _close(writer)
 
+    _shut_stale(host, port)
     srv = await asyncio.start_server(handler, host, port)
+    _LISTENING[(host, port)] = srv
     if on_ready is not None:
         socks = getattr(srv, "sockets", None)
         on_ready(socks[0].getsockname()[1] if socks else port)
@@ -121,6 +123,30 @@ async def serve_tcp(host, port, kind, server, max_conns=4, idle_s=120, on_ready=
     finally:
         srv.close()
         await srv.wait_closed()
+
+
+# Listening servers by (host, port). A keyboard interrupt on the REPL abandons the asyncio loop
+# without running any task's cleanup, so a resumed loop would find its port still bound.
+_LISTENING = {}
+
+
+def _shut_stale(host, port):
+    """Close a listener left behind by an abandoned loop, so the port can be bound again."""
+    old = _LISTENING.pop((host, port), None)
+    if old is None:
+        return
+    try:
+        old.close()  # CPython closes the socket here; MicroPython only cancels its task
+    except Exception:  # noqa: BLE001 - the old loop is gone; best effort
+        pass
+    coro = getattr(getattr(old, "task", None), "coro", None)
+    if coro is not None:
+        # MicroPython: the socket lives in the server task's coroutine and is closed by its
+        # CancelledError handler; the dead loop will never run it, so run it here.
+        try:
+            coro.throw(asyncio.CancelledError())
+        except BaseException:  # noqa: BLE001 - StopIteration once the handler has closed it
+            pass
 
 
 async def _close(writer):

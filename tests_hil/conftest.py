@@ -35,8 +35,9 @@ RESUME = "import firmware.app as app\napp.resume()"
 STATUS = "import firmware.app as app\nemit(app.status())"
 # Board names reported by status() for each deploy target (docs/interfaces.md).
 STATUS_NAME = {"sim": "sim", "esp32": "esp32_devkit", "pico": "pico"}
-# Options for the virtual board's meter: as fast as it goes, no terminal rendering.
-SIM_OPTIONS = {"speed": "max", "display": "none"}
+# Options for the virtual board's meter: 20 simulated seconds per wall second (fast ticks,
+# and the engine sleeps between events, so its sockets are served promptly).
+SIM_OPTIONS = {"speed": 20, "display": "none"}
 
 MPREMOTE_TIMEOUT_S = 30
 DEPLOY_TIMEOUT_S = 300
@@ -218,7 +219,9 @@ def board(request, tmp_path_factory):
             options = work / "sim.json"
             # The virtual board's local port: the DLMS wrapper on a free port of 127.0.0.1.
             dlms_port = _free_port()
-            options.write_text(json.dumps(dict(SIM_OPTIONS, dlms_port=dlms_port, hdlc_port=0)))
+            hdlc_port = _free_port()
+            sim_options = dict(SIM_OPTIONS, dlms_port=dlms_port, hdlc_port=hdlc_port)
+            options.write_text(json.dumps(sim_options))
             extra.append((str(options), "sim.json"))
         deploy.upload(
             build_dir, device, resume=virtual is not None, extra=extra, timeout=DEPLOY_TIMEOUT_S
@@ -232,7 +235,10 @@ def board(request, tmp_path_factory):
             boot_wait if boot_wait is not None else (3.0 if virtual else 8.0),
             work,
         )
+        if virtual is not None:
+            b.SIM_OPTIONS = sim_options  # tests that rewrite sim.json keep the ports
         b.dlms_port = dlms_port if virtual is not None else None
+        b.hdlc_port = hdlc_port if virtual is not None else None
         b.power_cycle()
         b.wait_running()
         request.config._hil_board = "%s board %s at %s" % (
