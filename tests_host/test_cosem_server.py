@@ -97,13 +97,14 @@ def test_lockout_and_counters_survive_a_power_cut(interp):
 
 def test_reading_everything_at_every_level_leaves_fram_identical(interp):
     r = run_scenario(interp, "sc_cosem", "read_everything_leaves_fram_identical")
-    assert r["reads"] == 492
+    assert r["reads"] == 636  # every attribute of every object, at each of the 4 levels
     assert r["readable"] == {
         "16": 54,  # includes the HH profile objects (public read, issue 5)
-        "17": 111,
+        # + 4 SMETS2-style channel logs x 9 attributes from the reader level up
+        "17": 147,
         "unciphered_identical": True,  # public + LLS: the whole image, byte for byte
-        "1": 116,
-        "2": 121,
+        "1": 152,
+        "2": 157,
     }
     assert r["identical_except_seccount"] is True  # HLS: only accepted/own ICs moved
     assert r["internal_errors"] == 0
@@ -125,3 +126,30 @@ def test_uart_task_answers_snrm_and_aarq(interp):
         "7ea0372103306c7ce6e7006129a109060760857405080101a2030201"
     )
     assert r["associations"] == 1 and r["errors"] == 0
+
+
+def test_smets2_channel_logs_keep_13_and_3_months(interp):
+    # 5000 closed half hours (104 days; the 5001st is open): the 4-channel ring keeps 4464
+    # (93 days), the import log keeps them all (its history is 19056 periods, 397 days).
+    # Values fed for period k: import 100 + k, export k, reactive 7 and 3 Wh/varh.
+    r = run_scenario(interp, "sc_cosem", "smets_channel_logs", 5000)
+    assert r["import"] == {
+        "kind": "data",
+        "rows": 5000,
+        "columns": 3,
+        "first_value": 100,
+        "last_value": 5099,
+        "entries": 5000,
+    }
+    kept = r["newest"] - r["oldest4"] + 1
+    assert kept == 4464
+    assert r["export"] == {
+        "kind": "data",
+        "rows": kept,
+        "columns": 3,
+        "first_value": 5000 - kept,
+        "last_value": 4999,
+        "entries": kept,
+    }
+    assert r["rimport"]["rows"] == kept and r["rimport"]["first_value"] == 7
+    assert r["rexport"]["rows"] == kept and r["rexport"]["last_value"] == 3

@@ -474,6 +474,43 @@ class HHProfile(_Profile):
                     w.double_long_unsigned(v)
 
 
+class ChannelProfile(HHProfile):
+    """One HH channel as its own Profile Generic, SMETS2 style (requirements.md §2): clock,
+    status, value; active import keeps the 13 months of the import ring, the other channels
+    the 3 months of the four-channel ring."""
+
+    def __init__(self, meter, ln, channel, read_min=RD):
+        super().__init__(meter, ln, read_min, channel_lns=(HH_CHANNELS[channel],))
+        self.channel = channel
+
+    def span(self):
+        p = self.meter.profile
+        n = p.newest()
+        if n < 0:
+            return -1, -1
+        return p.oldest(1 if self.channel == 0 else 4), n
+
+    def capacity(self):
+        p = self.meter.profile
+        return p.s4 + p.s1 - 2 if self.channel == 0 else p.s4 - 1
+
+    def write_row(self, w, p, cols):
+        r = self._rec
+        ok = self.meter.profile.read(p, r)
+        w.structure(len(cols))
+        for c in cols:
+            if c == 0:
+                w.octet_string(dt((p + 1) * _PERIOD))
+            elif c == 1:
+                w.unsigned((r[1] & 0x7F) if ok else _DATA_ERROR)
+            else:
+                v = r[2 + self.channel] if ok else None
+                if v is None:
+                    w.null()
+                else:
+                    w.double_long_unsigned(v)
+
+
 class LogProfile(_Profile):
     """An event log as Profile Generic: rows (time, code, value), oldest first."""
 
@@ -729,6 +766,7 @@ def _identity_object(table, ident, name, ln, read_min, write_min):
 
 HH_CHANNELS = ("1-0:1.29.0.255", "1-0:2.29.0.255", "1-0:3.29.0.255", "1-0:4.29.0.255")
 HH_STATUS = "0-0:96.10.1.255"
+SMETS_LOGS = ("0-0:99.1.0.255", "0-0:99.1.1.255", "0-0:99.1.2.255", "0-0:99.1.3.255")
 TOTALS = ("1-0:1.8.0.255", "1-0:2.8.0.255", "1-0:3.8.0.255", "1-0:4.8.0.255")
 UNITS = (UNIT_WH, UNIT_WH, UNIT_VARH, UNIT_VARH)
 # Per phase: L1 C = 21..24, L2 41..44, L3 61..64 (OBIS value group C, quadrant 1..4 - 1).
@@ -804,6 +842,12 @@ def build(meter, identity):
     t.add(Data(HH_STATUS, PUB, status_getter))
     t.add(Data("1-0:0.8.4.255", PUB, lambda: (axdr.DOUBLE_LONG_UNSIGNED, _PERIOD)))
     t.add(HHProfile(meter, read_min=PUB))
+    # SMETS2-style per-channel HH logs beside the CoP 10 profile: 0-0:99.1.1 (export) and
+    # 0-0:99.1.2 (reactive import) are the GBCS OBIS codes (requirements.md §2); GBCS reads
+    # the import log inside Data Protection 0-0:43.2.7, so 0-0:99.1.0 and 0-0:99.1.3 (reactive
+    # export) are this meter's choice.
+    for channel, ln in enumerate(SMETS_LOGS):
+        t.add(ChannelProfile(meter, ln, channel))
     for log_id, ln, code_ln, value_ln in LOGS:
         t.add(Data(code_ln, RD, _last_log(meter, log_id, 2)))
         t.add(Data(value_ln, RD, _last_log(meter, log_id, 3)))

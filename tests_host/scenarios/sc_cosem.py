@@ -539,3 +539,27 @@ def uart_session():
 
     asyncio.run(main())
     return {"tx": _h(u.tx), "associations": srv.associations(), "errors": comms.STATS["errors"]}
+
+
+def smets_channel_logs(periods=5000):
+    """The per-channel HH logs: the import log keeps what the 4-channel ring has dropped."""
+    m = _filled_meter(periods)
+    srv = CosemServer(m)
+    _public(srv, 17, password=b"12345678")
+    out = {"newest": m.profile.newest(), "oldest4": m.profile.oldest(4)}
+    for name, c in (("import", 0), ("export", 1), ("rimport", 2), ("rexport", 3)):
+        ln = bytes((0, 0, 99, 1, c, 255))
+        kind, data, _blocks = get_all(srv, 17, get_req(7, ln, 2))
+        rows = axdr.decode_all(data)[1] if kind == "data" else []
+        first = rows[0][1] if rows else None
+        last = rows[-1][1] if rows else None
+        out[name] = {
+            "kind": kind,
+            "rows": len(rows),
+            "columns": len(first) if first else 0,
+            "first_value": first[2][1] if first else None,
+            "last_value": last[2][1] if last else None,
+        }
+        kind, data, _ = get_all(srv, 17, get_req(7, ln, 7))  # entries in use
+        out[name]["entries"] = axdr.decode_all(data)[1] if kind == "data" else None
+    return out
