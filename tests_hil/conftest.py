@@ -164,6 +164,32 @@ class Board:
     def resume(self):
         self.mpremote("exec", "--no-follow", RESUME)
 
+    def read_local_port(self, transport, port):
+        """One tools/read.py session (the PyPI dlms-cosem client) -> its JSON output."""
+        import subprocess
+        import sys
+
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "tools/read.py",
+                "--port",
+                str(port),
+                "--transport",
+                transport,
+                "--json",
+                "--timeout",
+                "60",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
     def put(self, local, remote):
         """Copy a host file onto the board's flash."""
         self.mpremote("fs", "cp", local, ":" + remote)

@@ -4,14 +4,7 @@ On the virtual board the local port is the TCP wrapper on 127.0.0.1 (the real bo
 HDLC on their UART, which needs an optical probe: run tools/read.py against it by hand).
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_dlms_client_reads_clock_and_registers(board):
@@ -19,24 +12,7 @@ def test_dlms_client_reads_clock_and_registers(board):
         pytest.skip("a real board's local port is its UART: use tools/read.py with a probe")
     # The meter has been interrupted and resumed from the REPL by earlier tests: its local
     # port must still answer (firmware/comms.py re-binds a listener an interrupt abandoned).
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "tools/read.py",
-            "--port",
-            str(board.dlms_port),
-            "--json",
-            "--timeout",
-            "60",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = board.read_local_port("wrapper", board.dlms_port)
     assert out["clock"].startswith("20")
     reg = out["registers"]["1.0.1.8.0.255"]
     assert reg["scaler"] == 0 and reg["unit"] == 30

@@ -3,11 +3,9 @@ malformed frames sent to the virtual board's DLMS ports: no crash, no hang, heap
 valid sessions are still served afterwards.
 """
 
-import json
 import os
 import random
 import socket
-import subprocess
 import sys
 import time
 
@@ -42,29 +40,6 @@ def _malformed_hdlc(rng, i):
     return b"\x7e\x7e\x7e" + bytes((0xA0,)) + b"\x7e"  # flags and a stray format byte
 
 
-def _read(board, transport, port):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "tools/read.py",
-            "--port",
-            str(port),
-            "--transport",
-            transport,
-            "--json",
-            "--timeout",
-            "60",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def test_ten_thousand_malformed_frames(board):
     if board.hdlc_port is None:
         pytest.skip("the soak targets the virtual board's TCP ports")
@@ -95,7 +70,7 @@ def test_ten_thousand_malformed_frames(board):
     assert sent >= 10_000
     # Valid sessions are still served on both transports, and the meter kept metering.
     for transport, port in (("hdlc", board.hdlc_port), ("wrapper", board.dlms_port)):
-        out = _read(board, transport, port)
+        out = board.read_local_port(transport, port)
         assert out["registers"]["1.0.1.8.0.255"]["unit"] == 30
     after = board.status()
     assert after["ticks"] > before["ticks"]

@@ -440,6 +440,9 @@ class HHProfile(_Profile):
         for c in chans:
             self.columns.append((3, obis(c), 2))
         self._rec = [0, 0, 0, 0, 0, 0]
+        # Record field (firmware/profile.py read(): period, status, AI, AE, RI, RE) of each
+        # value column; subclasses with other channels change it.
+        self._fields = tuple(range(2, 2 + len(chans)))
 
     def span(self):
         p = self.meter.profile
@@ -467,7 +470,7 @@ class HHProfile(_Profile):
             elif c == 1:
                 w.unsigned((r[1] & 0x7F) if ok else _DATA_ERROR)
             else:
-                v = r[c] if ok else None
+                v = r[self._fields[c - 2]] if ok else None
                 if v is None:
                     w.null()
                 else:
@@ -482,6 +485,7 @@ class ChannelProfile(HHProfile):
     def __init__(self, meter, ln, channel, read_min=RD):
         super().__init__(meter, ln, read_min, channel_lns=(HH_CHANNELS[channel],))
         self.channel = channel
+        self._fields = (2 + channel,)
 
     def span(self):
         p = self.meter.profile
@@ -493,22 +497,6 @@ class ChannelProfile(HHProfile):
     def capacity(self):
         p = self.meter.profile
         return p.s4 + p.s1 - 2 if self.channel == 0 else p.s4 - 1
-
-    def write_row(self, w, p, cols):
-        r = self._rec
-        ok = self.meter.profile.read(p, r)
-        w.structure(len(cols))
-        for c in cols:
-            if c == 0:
-                w.octet_string(dt((p + 1) * _PERIOD))
-            elif c == 1:
-                w.unsigned((r[1] & 0x7F) if ok else _DATA_ERROR)
-            else:
-                v = r[2 + self.channel] if ok else None
-                if v is None:
-                    w.null()
-                else:
-                    w.double_long_unsigned(v)
 
 
 class LogProfile(_Profile):
