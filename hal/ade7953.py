@@ -34,7 +34,7 @@ inside one window; the grid can only change sign once per segment). RENERGYA lik
 reactive import (R+, Q > 0) and export (R-).
 
 The energy-to-uWh ratio `count_uwh` and the RMS/power `scales` belong to the board's
-analogue front end; the defaults match the virtual board (hal/sim/ade7953_model.py):
+analogue front end; the defaults are those of the virtual board (hal/sim/ade7953_model.py):
 one count = 150 000 uJ = 125/3 uWh at gain 0x400000.
 """
 
