@@ -109,3 +109,13 @@ def test_clock_syncs_flag_skip_and_never_lose_energy(interp):
         [1, 0xF010],  # a change over 10 s is a Security Log entry
         [1, 0x8F0C],  # +60 s shift refused
     ]
+
+
+def test_display_shows_kwh_and_local_time_and_redraws_only_on_change(interp):
+    # 2 kW for a day from 2024-01-01 00:00 UTC (GMT) in 10 s windows: 48 kWh of import.
+    r = run_scenario(interp, "sc_meter", "screen_after_a_day", "ade7953")
+    assert r["lines"] == ["OpenESME", "Imp kWh", "48.0", "Exp kWh", "0.0", "00:00 GMT 02/01"]
+    # 8,641 windows (the last one is read just after the day ends), but the LCD is refreshed
+    # only when the minute or a 0.1 kWh step changes: once a minute here (1,440 + the first).
+    assert r["ticks"] == 8641
+    assert r["draws"] == 1441

@@ -168,3 +168,21 @@ def clock_sync_keeps_every_period(afe):
             events.append([log_id, entry[2]])
     out["events"] = events
     return out
+
+
+def screen_after_a_day(afe):
+    """The LCD text after one day at 2 kW import (48.0 kWh) and how often it was redrawn."""
+    hw, meter_app = _boot(None, 10, "constant", afe)
+    screen = meter_app.screen
+    draws = [0]
+    draw = screen.draw
+
+    def counting(meter):
+        redrawn = draw(meter)
+        if redrawn:
+            draws[0] += 1
+        return redrawn
+
+    screen.draw = counting
+    _run_until(hw, meter_app, 86400)
+    return {"lines": list(screen.lines), "draws": draws[0], "ticks": meter_app.meter.ticks}
