@@ -48,14 +48,7 @@ class DS3231(I2CRegisters):
         self._probe()
 
     def _probe(self):
-        regs = bytearray(19)
-        answered = True
-        try:
-            self._i2c.readfrom_mem_into(self._addr, _SECONDS, regs)
-        except OSError:
-            answered = False
-        if not answered:
-            raise OSError(errno.ENODEV, "no DS3231 answering at 0x%02x" % self._addr)
+        regs = self._read_block(_SECONDS, 19, "DS3231")
         # Bits that always read 0: seconds/minutes bit 7, hours bit 7, day 7:3, date 7:6,
         # month 6:5, status 6:4, temperature LSB 5:0; the day is 1-7.
         ok = (

@@ -5,6 +5,8 @@ registers (RV-3032-C7 application manual §4; DS3231 datasheet, "Timekeeping Reg
 Register reads and writes go through a preallocated one-byte buffer, so they allocate nothing.
 """
 
+import errno
+
 
 def bcd(v):
     """0..99 -> packed BCD."""
@@ -33,3 +35,16 @@ class I2CRegisters:
     def _write(self, reg, value):
         self._one[0] = value
         self._i2c.writeto_mem(self._addr, reg, self._one)
+
+    def _read_block(self, reg, n, chip):
+        """Read n registers from `reg` (identity checks at construction); a chip that does
+        not answer is OSError(ENODEV) naming it."""
+        regs = bytearray(n)
+        answered = True
+        try:
+            self._i2c.readfrom_mem_into(self._addr, reg, regs)
+        except OSError:
+            answered = False  # raised below, outside the handler: no exception chaining
+        if not answered:
+            raise OSError(errno.ENODEV, "no %s answering at 0x%02x" % (chip, self._addr))
+        return regs

@@ -103,14 +103,7 @@ class RV3032(I2CRegisters):
         self._probe()
 
     def _probe(self):
-        regs = bytearray(16)
-        answered = True
-        try:
-            self._i2c.readfrom_mem_into(self._addr, _HUNDREDTHS, regs)
-        except OSError:
-            answered = False  # raised below, outside the handler: no exception chaining
-        if not answered:
-            raise OSError(errno.ENODEV, "no RV-3032 answering at 0x%02x" % self._addr)
+        regs = self._read_block(_HUNDREDTHS, 16, "RV-3032")
         # Bits the RV-3032 always reads as 0 in the time registers, and valid BCD digits.
         fixed_zero = (0x00, 0x80, 0x80, 0xC0, 0xF8, 0xC0, 0xE0, 0x00)
         for i in range(8):

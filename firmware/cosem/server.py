@@ -377,14 +377,21 @@ class CosemServer:
             return apdu.DAR_OBJECT_CLASS_INCONSISTENT
         return obj
 
-    def _read(self, a, item):
-        """-> Data-Access-Result or a _Source of the encoded value."""
+    def _attribute(self, item):
+        """The object an attribute reference names, or the Data-Access-Result refusing it."""
         obj = self._lookup(item)
         if isinstance(obj, int):
             return obj
-        attr = item[2]
-        if attr < 1 or attr > len(obj.attrs):
+        if item[2] < 1 or item[2] > len(obj.attrs):
             return apdu.DAR_OBJECT_UNAVAILABLE
+        return obj
+
+    def _read(self, a, item):
+        """-> Data-Access-Result or a _Source of the encoded value."""
+        obj = self._attribute(item)
+        if isinstance(obj, int):
+            return obj
+        attr = item[2]
         if not obj.can_read(attr, a.level):
             return apdu.DAR_READ_WRITE_DENIED
         if item[3] and item[3] not in obj.selectors(attr):
@@ -468,12 +475,10 @@ class CosemServer:
             self.security.log(1, LACKS_AUTHORITY, a.sap)
 
     def _write(self, a, item, value):
-        obj = self._lookup(item)
+        obj = self._attribute(item)
         if isinstance(obj, int):
             return obj
         attr = item[2]
-        if attr < 1 or attr > len(obj.attrs):
-            return apdu.DAR_OBJECT_UNAVAILABLE
         if not obj.can_write(attr, a.level):
             self._denied(a)
             return apdu.DAR_READ_WRITE_DENIED
