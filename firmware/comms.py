@@ -18,6 +18,8 @@ exception is counted in STATS and ends only that connection.
 """
 
 import asyncio
+import socket
+import sys
 
 from firmware.cosem import hdlc, wrapper
 from firmware.cosem.errors import ProtocolError
@@ -86,74 +88,122 @@ async def serve_tcp(host, port, kind, server, max_conns=4, idle_s=120, on_ready=
     if kind not in ("wrapper", "hdlc"):
         raise ValueError("kind must be 'wrapper' or 'hdlc'")
     serve = _serve_wrapper if kind == "wrapper" else _serve_hdlc
-    active = [0]
-
-    async def handler(reader, writer):
-        conn = object()
-        if active[0] >= max_conns:
-            STATS["refused"] += 1
-            await _close(writer)
-            return
-        active[0] += 1
-        STATS["connections"] += 1
-        try:
-            await serve(reader, writer, server, conn, idle_s)
-        except ProtocolError:
-            STATS["protocol_errors"] += 1
-        except asyncio.TimeoutError:
-            STATS["timeouts"] += 1
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - a peer must never kill the task
-            STATS["errors"] += 1
-        finally:
-            active[0] -= 1
-            server.on_link(False, None, conn)
-            await _close(writer)
-
-    _shut_stale(host, port)
-    srv = await asyncio.start_server(handler, host, port)
-    _LISTENING[(host, port)] = srv
+    key = (host, port) if port else None  # ephemeral listeners are never shared
+    listener = _listener(key, host, port)
+    conns = _CONNECTIONS.setdefault(id(listener), {})  # socket -> its stream (or itself)
+    _close_all(conns)  # left by a loop a keyboard interrupt abandoned: their tasks are gone
     if on_ready is not None:
-        socks = getattr(srv, "sockets", None)
-        on_ready(socks[0].getsockname()[1] if socks else port)
+        on_ready(listener.getsockname()[1] if hasattr(listener, "getsockname") else port)
     try:
         while True:
-            await asyncio.sleep(3600)
+            try:
+                sock, _ = listener.accept()
+            except OSError:  # EAGAIN: nobody is waiting
+                await asyncio.sleep(_ACCEPT_POLL_MS / 1000)
+                continue
+            if len(conns) >= max_conns:
+                STATS["refused"] += 1
+                sock.close()
+                continue
+            conns[sock] = sock
+            STATS["connections"] += 1
+            asyncio.create_task(_connection(sock, conns, serve, server, idle_s))
     finally:
-        srv.close()
-        await srv.wait_closed()
+        # Cancelled (the meter stopped or the board powered down): the port closes with it.
+        _LISTENING.pop(key, None)
+        _CONNECTIONS.pop(id(listener), None)
+        _close_all(conns)
+        listener.close()
 
 
-# Listening servers by (host, port). A keyboard interrupt on the REPL abandons the asyncio loop
-# without running any task's cleanup, so a resumed loop would find its port still bound.
+async def _connection(sock, conns, serve, server, idle_s):
+    """One accepted connection: serve it, count how it ended, always close it."""
+    conn = object()
+    try:
+        sock.setblocking(False)
+        reader, writer = await _streams(sock)
+        conns[sock] = _closer(sock, writer)
+        await serve(reader, writer, server, conn, idle_s)
+    except ProtocolError:
+        STATS["protocol_errors"] += 1
+    except asyncio.TimeoutError:
+        STATS["timeouts"] += 1
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - a peer must never kill the task
+        STATS["errors"] += 1
+    finally:
+        _close_quietly(conns.pop(sock, sock))
+        server.on_link(False, None, conn)
+
+
+# Listening sockets by (host, port), and the connections each has open. They live in the
+# module, not in a task: a keyboard interrupt on the REPL abandons the event loop with every
+# task in it, and the resumed meter must get the same port back. It re-uses the listening
+# socket (a client that connected while the meter was stopped is then served) and closes the
+# connections whose tasks died with the old loop.
 _LISTENING = {}
+_CONNECTIONS = {}
+_BACKLOG = 4
+# Accept is polled (a non-blocking accept() every 20 ms): one code path on CPython and
+# MicroPython with only public asyncio API; it costs a connection at most 20 ms.
+_ACCEPT_POLL_MS = 20
 
 
-def _shut_stale(host, port):
-    """Close a listener left behind by an abandoned loop, so the port can be bound again."""
-    old = _LISTENING.pop((host, port), None)
-    if old is None:
-        return
+def _listener(key, host, port):
+    """The listening socket for key: the one a previous loop left, or a new one."""
+    entry = _LISTENING.get(key) if key is not None else None
+    if entry is not None:
+        sock, ready = entry
+        if ready:
+            return sock
+        _close_quietly(sock)  # interrupted while it was being set up: start again
+    sock = socket.socket()
+    if key is not None:
+        _LISTENING[key] = (sock, False)  # known before bind: an interrupt cannot orphan it
     try:
-        old.close()  # CPython closes the socket here; MicroPython only cancels its task
-    except Exception:  # noqa: BLE001 - the old loop is gone; best effort
-        pass
-    coro = getattr(getattr(old, "task", None), "coro", None)
-    if coro is not None:
-        # MicroPython: the socket lives in the server task's coroutine and is closed by its
-        # CancelledError handler; the dead loop will never run it, so run it here.
-        try:
-            coro.throw(asyncio.CancelledError())
-        except BaseException:  # noqa: BLE001 - StopIteration once the handler has closed it
-            pass
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(socket.getaddrinfo(host, port)[0][-1])
+        sock.listen(_BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        _LISTENING.pop(key, None)
+        sock.close()
+        raise
+    if key is not None:
+        _LISTENING[key] = (sock, True)
+    return sock
 
 
-async def _close(writer):
+if sys.implementation.name == "micropython":
+
+    async def _streams(sock):
+        stream = asyncio.StreamReader(sock)  # MicroPython: one Stream reads and writes
+        return stream, stream
+
+    def _closer(sock, writer):
+        return sock  # MicroPython's Stream.close() leaves the socket open (wait_closed shuts it)
+
+else:
+
+    async def _streams(sock):
+        return await asyncio.open_connection(sock=sock)
+
+    def _closer(sock, writer):
+        return writer  # CPython: the transport owns the socket; closing the writer closes it
+
+
+def _close_all(conns):
+    for closable in tuple(conns.values()):
+        _close_quietly(closable)
+    conns.clear()
+
+
+def _close_quietly(closable):
+    """Close a socket or a stream writer (whose close() closes its socket, on both ports)."""
     try:
-        writer.close()
-        await writer.wait_closed()
-    except Exception:  # noqa: BLE001 - the peer may already be gone
+        closable.close()
+    except OSError:
         pass
 
 

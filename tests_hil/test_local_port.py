@@ -11,7 +11,7 @@ def test_dlms_client_reads_clock_and_registers(board):
     if board.dlms_port is None:
         pytest.skip("a real board's local port is its UART: use tools/read.py with a probe")
     # The meter has been interrupted and resumed from the REPL by earlier tests: its local
-    # port must still answer (firmware/comms.py re-binds a listener an interrupt abandoned).
+    # port must still answer (firmware/comms.py keeps its listening socket across the interrupt).
     out = board.read_local_port("wrapper", board.dlms_port)
     assert out["clock"].startswith("20")
     reg = out["registers"]["1.0.1.8.0.255"]
