@@ -13,7 +13,10 @@ an LCD refresh (1 KB over SPI) per second for nothing.
 from firmware import civil
 
 _LINE_H = 8
-_PAGES = 2
+_PAGES = 2  # screens the # and * keys step through
+# Top pixel row of each line: the title, a rule at row 9, four figures, the time at the bottom.
+_LINE_Y = (0, 12, 20, 28, 36, 56)
+_LAST_PAGE = 7  # the LCD's 64 rows are 8 pages of 8
 
 
 def kwh_text(wh):
@@ -55,19 +58,31 @@ class Screen:
         return ("OpenESME", labels[0], kwh_text(a), labels[1], kwh_text(b), time_text(utc))
 
     def draw(self, meter):
-        """Redraw if the text changed; returns True when the LCD was refreshed."""
+        """Redraw what changed; returns True when the LCD was refreshed.
+
+        Only the lines whose text changed are redrawn, and only the LCD pages (8-pixel bands)
+        they cover are sent: a new minute costs the bottom page, 132 bytes, not 1 KB."""
         lines = self.compose(meter)
-        if lines == self.lines:
+        old = self.lines
+        if lines == old:
             return False
         self.lines = lines
         lcd = self.lcd
-        lcd.fill(0)
-        lcd.text(lines[0], 0, 0, 1)
-        lcd.hline(0, 9, 128, 1)
-        y = 12
-        for i in range(1, 5):
-            lcd.text(lines[i], 0, y, 1)
-            y += _LINE_H
-        lcd.text(lines[5], 0, 56, 1)
-        lcd.show()
+        if len(old) != len(lines):
+            lcd.fill(0)
+            lcd.hline(0, 9, 128, 1)
+            for i in range(len(lines)):
+                lcd.text(lines[i], 0, _LINE_Y[i], 1)
+            lcd.show()
+            return True
+        first = _LAST_PAGE
+        last = 0
+        for i in range(len(lines)):
+            if lines[i] != old[i]:
+                y = _LINE_Y[i]
+                lcd.fill_rect(0, y, 128, _LINE_H, 0)
+                lcd.text(lines[i], 0, y, 1)
+                first = min(first, y // 8)
+                last = max(last, (y + _LINE_H - 1) // 8)
+        lcd.show(first, last)
         return True

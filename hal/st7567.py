@@ -168,15 +168,20 @@ class ST7567(framebuf.FrameBuffer):
         self.show()
         self._cmd(_DISPLAY_ON)
 
-    def show(self):
-        """Send the whole framebuffer, page by page. Allocates nothing."""
+    def show(self, first=0, last=_PAGES - 1):
+        """Send pages first..last of the framebuffer (default: all). Allocates nothing.
+
+        A page is 8 pixel rows; each is addressed on its own (page address and column 0), so
+        any run of pages can be refreshed alone (datasheet: page addressing, 8.3)."""
+        if not 0 <= first <= last < _PAGES:
+            raise ValueError("pages 0..7, first <= last")
         spi = self._spi
         dc = self._dc
         addr = self._page_addr
         data = self._page_data
         self._cs.value(0)
         try:
-            for p in range(_PAGES):
+            for p in range(first, last + 1):
                 dc.value(0)
                 spi.write(addr[p])
                 dc.value(1)

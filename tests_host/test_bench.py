@@ -95,9 +95,9 @@ def test_bench_reports_every_figure():
         assert spi["afe"] == (111.0 if phases == 1 else 220.0)
         assert spi["fram"] >= 2 * tick
         assert spi["total"] >= spi["afe"] + spi["fram"] + spi["lcd"]
-        # A commit rewrites only the changed words of the register copy: the live figure
-        # depends on what changed, never below the store's minimal tick (header, CRC and
-        # the words that change every tick); issue 3 targets 64 bytes a tick, 256 a close.
+        # A commit rewrites only the changed bytes of the register copy: the live figure
+        # depends on what changed, never below the store's minimal tick (seq, CRC and
+        # the bytes that change every tick); issue 3 targets 64 bytes a tick, 256 a close.
         assert tick <= m["fram_bytes_per_tick"] <= m["fram_bytes_per_tick_max"]
         assert m["fram_bytes_per_tick"] <= 64
         assert m["fram_hh_closes_seen"] >= 1

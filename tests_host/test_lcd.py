@@ -129,6 +129,21 @@ def test_show_allocates_nothing(interp):
     }
 
 
+def test_screen_redraws_only_the_pages_that_changed(interp):
+    r = run_scenario(interp, "sc_ui_hw", "screen_partial_redraw")
+    page = 3 + 128  # page address command + one 128-column page
+    assert r["sent"] == [
+        [True, 8 * page],  # the first draw sends every page
+        [False, 0],  # nothing changed: nothing sent
+        [True, 1 * page],  # a new minute: the bottom line, page 7
+        [True, 2 * page],  # import 12.3 -> 12.4 kWh: its line spans pages 2-3
+        [True, 4 * page],  # export and time: pages 4..7 in one run
+        [True, 5 * page],  # the reactive screen: four lines, pages 1..5; the time stays
+    ]
+    assert r["same_as_full"] is True  # the glass equals one full redraw of the final state
+    assert r["lines"] == ["OpenESME", "kvarh +", "0.6", "kvarh -", "0.0", "08:14 BST 08/05"]
+
+
 # ---- framebuf shim == MicroPython's framebuf ------------------------------------------------
 # SHA-256 of the hex dump of one fixed screen (text incl. non-ASCII and clipping, rects,
 # lines, scroll, blit with key) as MicroPython 1.29's built-in framebuf draws it.

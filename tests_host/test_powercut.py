@@ -13,18 +13,18 @@ from mpy import run_scenario
 
 
 def test_exhaustive_single_cut_with_garbage_tail(interp):
-    # CPython: every byte of 66 steps (> 5000 cut points, 16 half-hour closes), 16 garbage
+    # CPython: every byte of 96 steps (> 5000 cut points, 21 half-hour closes), 16 garbage
     # bytes clocked after the cut (T1 mode c at the interrupted address). A register commit
-    # rewrites only the changed 4-byte words of its copy, so a step writes ~80 bytes: the
+    # rewrites only the bytes of its copy that changed, so a step writes ~57 bytes: the
     # window is long enough to keep more than 5,000 cut points. MicroPython: a subset.
     if interp == "cpython":
-        r = run_scenario(interp, "sc_store", "powercut_window", 30, 66, 1, 16)
-        assert r["cuts"] == r["bytes"] == 5346  # every data byte of the window
-        assert r["closes"] == 16
+        r = run_scenario(interp, "sc_store", "powercut_window", 30, 96, 1, 16)
+        assert r["cuts"] == r["bytes"] == 5443  # every data byte of the window
+        assert r["closes"] == 21
     else:
         r = run_scenario(interp, "sc_store", "powercut_window", 30, 14, 29, 16, 4, False)
-        assert r["bytes"] == 1112
-        assert r["cuts"] == r["expected_cuts"] == 45
+        assert r["bytes"] == 769
+        assert r["cuts"] == r["expected_cuts"] == 35
         assert r["closes"] == 7
     assert r["fails"] == []
     assert r["partial"] > 0  # some cuts landed between a step's log/config writes and its tick
@@ -36,8 +36,8 @@ def test_exhaustive_single_cut_prefix_only_and_one_garbage_byte(interp):
     for garbage in (0, 1):
         r = run_scenario(interp, "sc_store", "powercut_window", 30, 8, stride, garbage)
         assert r["fails"] == []
-        assert r["bytes"] == 608
-        assert r["cuts"] == r["expected_cuts"] == (206 if stride == 3 else 20)
+        assert r["bytes"] == 413
+        assert r["cuts"] == r["expected_cuts"] == (140 if stride == 3 else 13)
 
 
 def test_random_cuts_with_garbage(interp):
@@ -56,13 +56,13 @@ def test_random_cuts_garbage_at_random_address(interp):
 
 
 def test_double_cut_during_recovery(interp):
-    # T2: a cut in step 25 (its 82 bytes: log entries and the register commit), then a cut
+    # T2: a cut in step 25 (its 54 bytes: log entries and the register commit), then a cut
     # at every byte of the recovery writes (boot + power_up + register commit).
-    k1 = [5, 40, 81] if interp == "cpython" else [40]
-    stride = 1 if interp == "cpython" else 7
+    k1 = [5, 30, 53] if interp == "cpython" else [30]
+    stride = 1 if interp == "cpython" else 3
     r = run_scenario(interp, "sc_store", "double_cut", k1, stride)
     assert r["fails"] == []
-    assert r["runs"] == (98 if interp == "cpython" else 3)
+    assert r["runs"] == (48 if interp == "cpython" else 3)
 
 
 def test_alarm_logged_exactly_once_under_cuts(interp):

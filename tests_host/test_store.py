@@ -87,13 +87,14 @@ def test_tick_path_allocates_nothing(interp):
 
 def test_write_figures_for_the_bench(interp):
     assert run_scenario(interp, "sc_store", "write_figures") == {
-        # One register copy: 6 header + the changed 4-byte payload words (3 here: one
-        # profile channel's remainder, the tick's UTC and log state) + 4 CRC.
-        "tick": 22,
-        # The close rewrites the period section (whole units, carry, status, last record) in
-        # the register copy, plus the 18-byte 4-channel record and the 9-byte import copy.
-        "hh_close": 53,
+        # One register copy, only the bytes that differ from what that copy held: the seq's
+        # low byte, the open period's number (4) and first period (3) that this copy had not
+        # held yet, the channel's remainder (1) and the CRC (4).
+        "tick": 13,
+        # The close: the 9-byte import-ring copy and the 18-byte 4-channel record, plus 14
+        # bytes of the register copy (seq, period number, whole units, status, carry, CRC).
+        "hh_close": 41,
         "log_append": 16,
         "config_commit": 74,
-        "per_day": 22 * 86400 + (53 - 22) * 48,
+        "per_day": 13 * 86400 + (41 - 13) * 48,
     }

@@ -77,8 +77,7 @@ class Pin:
                 w(level)
         return None
 
-    def __call__(self, v=None):
-        return self.value(v)
+    __call__ = value  # pin(0) is pin.value(0), one call level less: drivers toggle CS a lot
 
     def on(self):
         self.value(1)
@@ -120,9 +119,13 @@ class SPI:
     def __init__(self, id, baudrate=1_000_000, polarity=0, phase=0, bits=8, firstbit=0, **pins):
         self.id = id
         # One list per device: [cs_pin, model, spi_write_bytes, spi_read_into, spi_transfer,
-        # bytes answered]. The bulk paths are bound once here: fetching a bound method per
-        # transfer would allocate (None when the model has no such path).
+        # bytes answered, mode and clock accepted]. The bulk paths are bound once here: fetching
+        # a bound method per transfer would allocate (None when the model has no such path).
         self._devices = []
+        # The selection is tracked from the CS edges (how many devices are selected, and the
+        # one selected last), so a transfer finds its device without polling every CS pin.
+        self._n_selected = 0
+        self._selected_dev = None
         self.bytes_transferred = 0
         self.init(baudrate=baudrate, polarity=polarity, phase=phase, bits=bits, firstbit=firstbit)
 
@@ -132,7 +135,14 @@ class SPI:
         self.baudrate = baudrate
         self.polarity = polarity
         self.phase = phase
-        self._mode = (polarity, phase)  # built once: a tuple per transfer would allocate
+        self._mode = (polarity, phase)
+        for dev in self._devices:
+            dev[6] = self._accepts(dev[1])
+
+    def _accepts(self, model):
+        # A device clocked in a mode it does not support, or too fast, sees garbage and
+        # drives nothing.
+        return self._mode in model.spi_modes and self.baudrate <= model.spi_max_hz
 
     def deinit(self):
         pass
@@ -140,21 +150,29 @@ class SPI:
     # ---- sim wiring -----------------------------------------------------------------
     def attach(self, cs_pin, model):
         """Wire `model` to this bus behind `cs_pin` (active low)."""
-        self._devices.append(
-            [
-                cs_pin,
-                model,
-                getattr(model, "spi_write_bytes", None),
-                getattr(model, "spi_read_into", None),
-                getattr(model, "spi_transfer", None),
-                0,
-            ]
-        )
+        dev = [
+            cs_pin,
+            model,
+            getattr(model, "spi_write_bytes", None),
+            getattr(model, "spi_read_into", None),
+            getattr(model, "spi_transfer", None),
+            0,
+            self._accepts(model),
+        ]
+        self._devices.append(dev)
+        if cs_pin.value() == 0:
+            self._n_selected += 1
+            self._selected_dev = dev
 
-        def on_cs(level, model=model):
+        def on_cs(level, model=model, dev=dev):
             if level == 0:
+                self._n_selected += 1
+                self._selected_dev = dev
                 model.spi_begin()
             else:
+                self._n_selected -= 1
+                if self._selected_dev is dev:
+                    self._selected_dev = self._find_selected()
                 model.spi_end()
 
         cs_pin.watch(on_cs)
@@ -166,22 +184,20 @@ class SPI:
                 return dev[5]
         raise ValueError("model not attached to this bus")
 
-    def _selected(self):
-        """The device entry of the one answering device, or None (floating MISO)."""
-        chosen = None
+    def _find_selected(self):
         for dev in self._devices:
             if dev[0].value() == 0:
-                if chosen is not None:
-                    return None  # bus contention: two devices selected, nobody answers cleanly
-                chosen = dev
-        if chosen is None:
+                return dev
+        return None
+
+    def _selected(self):
+        """The device entry of the one answering device, or None (floating MISO)."""
+        if self._n_selected != 1:
+            return None  # nobody, or bus contention: two devices selected, nobody answers
+        dev = self._selected_dev
+        if dev is None or not dev[6]:
             return None
-        model = chosen[1]
-        if self._mode not in model.spi_modes:
-            return None  # wrong clock mode: the device sees garbage and drives nothing
-        if self.baudrate > model.spi_max_hz:
-            return None
-        return chosen
+        return dev
 
     # ---- machine.SPI API --------------------------------------------------------------
     def write(self, buf):

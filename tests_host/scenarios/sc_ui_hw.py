@@ -566,3 +566,62 @@ def cover_edges():
         "ops": [c.operations for c in covers],
         "open_now": [c.is_open() for c in covers],
     }
+
+
+# ---- the meter's screen: partial redraws ---------------------------------------------------
+class _StubClock:
+    def __init__(self, utc):
+        self.utc = utc
+
+    def timestamp_or_none(self):
+        return self.utc
+
+
+class _StubMeter:
+    """What firmware/screen.py reads from the meter: the total registers and the clock."""
+
+    def __init__(self, utc):
+        self.clock = _StubClock(utc)
+        self.regs = {
+            "active_import": 12345,
+            "active_export": 0,
+            "reactive_import": 678,
+            "reactive_export": 0,
+        }
+
+    def registers_wh(self):
+        return dict(self.regs)
+
+
+def screen_partial_redraw():
+    """Each change redraws only its lines and sends only their LCD pages; the glass then
+    shows exactly what one full redraw of the final state shows."""
+    from firmware.screen import Screen
+
+    t, spi, lcd, model, _ = _lcd_rig(True)
+    screen = Screen(lcd)
+    meter = _StubMeter(800_000_000)  # meter seconds (2000 epoch): a May morning, BST
+    sent = []
+
+    def draw():
+        before = spi.device_bytes(model)
+        changed = screen.draw(meter)
+        sent.append((changed, spi.device_bytes(model) - before))
+
+    draw()  # first draw: everything
+    draw()  # nothing changed: nothing sent
+    meter.clock.utc += 60  # the minute: the bottom line, page 7
+    draw()
+    meter.regs["active_import"] += 100  # 12.3 -> 12.4 kWh: line y=20..27, pages 2-3
+    draw()
+    meter.regs["active_export"] += 1000  # 0.0 -> 1.0 kWh: line y=36..43, pages 4-5
+    meter.clock.utc += 3600
+    draw()  # two separate lines: pages 4..7 in one run
+    screen.on_key("#")  # the reactive page: labels and values change
+    draw()
+    got = model.pixels()
+    _, _, lcd2, model2, _ = _lcd_rig(True)
+    fresh = Screen(lcd2)
+    fresh.page = screen.page
+    fresh.draw(meter)
+    return {"sent": sent, "same_as_full": got == model2.pixels(), "lines": list(screen.lines)}
