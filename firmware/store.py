@@ -286,7 +286,11 @@ class RecordPair:
         for _attempt in range(2):
             # Header first (the new seq makes the copy invalid until its CRC lands), then the
             # payload, then the CRC: a cut anywhere leaves this copy invalid, the other whole.
-            if self._shadow_ok[tgt]:
+            # The shadow is trusted again only once the copy has verified: a write that fails
+            # half way (a bus error) must not leave a shadow that claims the old bytes.
+            diff = self._shadow_ok[tgt]
+            self._shadow_ok[tgt] = 0
+            if diff:
                 shadow = self._shadow[tgt]
                 self._write_changes(addr, hdr, shadow, 0, 6)
                 self._write_changes(addr + 6, self.buf, shadow, 6, n)
@@ -303,7 +307,7 @@ class RecordPair:
                 self.state = OK
                 self.commits += 1
                 return
-            self._shadow_ok[tgt] = 0  # the copy is not what we thought: rewrite it whole
+            # The copy is not what we wrote: the second attempt rewrites it whole.
         store.fault(self.name + ": write did not verify")
         raise OSError(errno.EIO, "FRAM write of %s did not verify" % self.name)
 

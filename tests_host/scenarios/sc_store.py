@@ -415,6 +415,63 @@ def pair_basics():
     }
 
 
+def shadow_drift():
+    """A commit writes only bytes that differ from its shadow of the copy. If the copy on the
+    part is not what the shadow says (a byte changed behind the store, a write that failed
+    half way), the read-back catches it and the copy is rewritten whole: no error, and both
+    copies load after a reboot."""
+    fram = RamFram(65536)
+    s = Store(fram)
+    s.mount()
+    cfg = s.config("identity")
+    payload = bytearray(b"M" * cfg.n)
+
+    def commit(k):
+        payload[0] = k  # one payload byte changes per commit
+        before = s.bytes_written
+        cfg.commit(payload)
+        return s.bytes_written - before
+
+    for k in range(4):
+        commit(k)
+    normal = commit(4)  # copy A (the older one)
+    # Drift: the last payload byte of copy B changes behind the store's back.
+    fram.image[s.geo.config["identity"][1] + 6 + cfg.n - 1] ^= 0x5A
+    drift = commit(5)  # copy B: the diff misses the drift, the read-back does not
+    # A bus error half way through a commit of copy A: its header lands, the rest does not.
+    real_write = fram.write
+    calls = [0]
+
+    def flaky(addr, buf):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise OSError(5, "bus error")
+        real_write(addr, buf)
+
+    fram.write = flaky
+    failed = False
+    try:
+        commit(6)
+    except OSError:
+        failed = True
+    fram.write = real_write
+    after_error = commit(7)  # copy A again: whole, its shadow is no longer trusted
+    s2 = Store(fram)
+    r = s2.mount()
+    c2 = s2.config("identity")
+    return {
+        "normal": normal,
+        "drift": drift,
+        "failed": failed,
+        "after_error": after_error,
+        "nvm_error": s.nvm_error,
+        "repaired": r["repaired"],
+        "state": c2.state,
+        "payload_ok": bytes(c2.buf) == bytes(payload),
+        "n": cfg.n,
+    }
+
+
 def _newer(a, b):
     from firmware.store import seq_newer
 
