@@ -43,6 +43,7 @@ _MP_KEYS = _TIMINGS + (
     "alloc_afe_read_bytes",
     "alloc_afe_read_sim_bytes",
     "micropython",
+    "tick_us_runs",
 )
 
 
@@ -81,6 +82,8 @@ def test_bench_reports_every_figure():
         assert m["watchdog_reset"] is False
         for key in _TIMINGS + ("boot_to_first_tick_ms", "sim_days_per_wall_s"):
             assert isinstance(m[key], (int, float)) and m[key] > 0, key
+        # The tick timings come from the fastest run; the tiny bench makes just one.
+        assert m["tick_us_runs"] == [m["tick_us"]]
         assert m["heap_after_boot_bytes"] == m["heap_objects_bytes"] + m["heap_module_code_bytes"]
         assert 0 < m["heap_after_boot_bytes"] < m["heap_with_sim_models_bytes"]
         assert m["bench_ticks"] >= 170  # 0.002 days of 1 s windows

@@ -8,7 +8,8 @@ Top level:
                          with that front end on the virtual board (every key is documented in
                          tools/bench_mp.py's docstring): heap after boot, boot to first tick,
                          simulated days per wall second, per-tick firmware cost (tick_us and its
-                         parts), heap bytes allocated per tick (alloc_*), SPI bytes per tick by
+                         parts: the fastest of 3 runs, every run's tick_us in tick_us_runs),
+                         heap bytes allocated per tick (alloc_*), SPI bytes per tick by
                          device, FRAM bytes per tick and per half-hour close (live and from
                          firmware/store.py write_costs()).
     cpython              per front end, the per-tick firmware costs of bench_mp.tick_figures()
@@ -57,6 +58,42 @@ def run_micropython_bench(afe, days, calls):
         check=False,
     )
     return _parse(proc, "under MicroPython")
+
+
+def run_micropython_ticks(afe, calls):
+    """bench_mp.tick_figures alone under MicroPython (its own process)."""
+    binary = micropython_binary()
+    if binary is None:
+        raise SystemExit(INSTALL_HINT)
+    proc = subprocess.run(
+        [binary, "-X", "heapsize=4M", "tools/bench_mp.py", "ticks", afe, str(calls)],
+        cwd=ROOT,
+        env=_bench_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    return _parse(proc, "under MicroPython")
+
+
+_TICK_KEYS = ("tick_us", "afe_read_energy_us", "afe_measure_us", "on_tick_us")
+
+
+def best_tick_run(figures, afe, calls, repeats):
+    """Replace the tick timings in `figures` by the fastest of `repeats` runs (this one and
+    repeats - 1 more processes). A shared machine's noise comes in bursts of seconds that only
+    add time, so separate runs, seconds apart, find the undisturbed figure; every run's
+    tick_us is kept in tick_us_runs."""
+    runs = [figures]
+    for _ in range(repeats - 1):
+        runs.append(run_micropython_ticks(afe, calls))
+    every = [r["tick_us"] for r in runs]
+    best = min(runs, key=lambda r: r["tick_us"])
+    for key in _TICK_KEYS:
+        figures[key] = best[key]
+    figures["tick_us_runs"] = every
+    return figures
 
 
 def run_cpython_ticks(afe, calls):
@@ -131,7 +168,9 @@ def main(argv=None):
         "run": {"sim_days": days, "calls_per_round": calls},
     }
     for afe in ("ade7953", "atm90e32"):
-        result[afe] = run_micropython_bench(afe, days, calls)
+        result[afe] = best_tick_run(
+            run_micropython_bench(afe, days, calls), afe, calls, 1 if args.tiny else 3
+        )
         result["cpython"][afe] = run_cpython_ticks(afe, calls)
     result["dlms"] = run_dlms_figures(96 if args.tiny else 960, 20 if args.tiny else 500)
     print(json.dumps(result, indent=2, sort_keys=True))
