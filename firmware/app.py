@@ -4,7 +4,8 @@ Data flow of one tick (DESIGN.md "How data flows"):
 
     AFE IRQ (line-cycle end) or machine.Timer
       -> hard ISR `_on_tick_irq`: sets a ThreadSafeFlag, nothing else (allocates nothing)
-      -> metering task: afe.read_energy_into(preallocated counts), exactly once per window
+      -> metering task: afe.read_energy_into(preallocated counts), exactly once per window,
+         and afe.read_vi_into(figures): the voltages and currents the core checks
       -> the Meter core accumulates and marks itself healthy
       -> the UI task redraws when told to
     comms: DLMS/COSEM over HDLC on the local-port UART (and TCP on the virtual board)
@@ -20,6 +21,7 @@ reports it (both used by the HIL suite through the REPL).
 
 import asyncio
 import gc
+from array import array
 
 from firmware import calibration, comms
 from firmware.cosem.server import CosemServer
@@ -54,6 +56,7 @@ class App:
         self.first_tick_ms = None
         self.running = False
         self.cosem = None  # the DLMS/COSEM server, built once the meter has booted
+        self._display_figures = array("l", [0] * len(self.meter.figures))
 
     # ---- interrupt side -------------------------------------------------------------
     def _on_tick_irq(self, _source):
@@ -91,7 +94,9 @@ class App:
             except OSError:
                 ok = False
             try:
-                afe.measure_into(figures)
+                # V and I only: the creep gate and the phase-failure monitor need them every
+                # window; the display and quality figures are read on demand (figures()).
+                afe.read_vi_into(figures)
             except OSError:
                 ok = False  # no figures: the creep gate and monitor cannot vouch for the window
             meter.on_tick(counts, ok, figures)
@@ -157,6 +162,19 @@ class App:
                 t.cancel()
 
     # ---- queries (never mutate: DESIGN rule 6) ------------------------------------------
+    def figures(self):
+        """The display and quality figures, read from the front end now (issue 4 deliverable 7:
+        on demand, not every tick): per phase mV, mA, mW, mvar, mVA, PF x1000, f mHz, in
+        firmware/monitor.py's FIG_* order. None if the front end does not answer.
+
+        Reads only instantaneous registers (never the read-clear energy registers), into a
+        buffer of its own, so the metering window in progress is untouched."""
+        try:
+            self.hw.afe.measure_into(self._display_figures)
+        except OSError:
+            return None
+        return self._display_figures
+
     def status(self):
         gc.collect()
         hw = self.hw

@@ -329,8 +329,18 @@ class ADE7953:
         return self._ok
 
     # ---- display figures -----------------------------------------------------------
+    def read_vi_into(self, figures):
+        """figures[0:2] = mV, mA: what the meter core needs every window (the creep gate the
+        current, the phase-failure monitor the voltage). The same values measure_into gives;
+        the other figures are left as they are."""
+        sv, si, _ = self._scales
+        figures[0] = ratio(self._read(_VRMS), sv)
+        figures[1] = ratio(self._read(_IRMSA), si)
+
     def measure_into(self, figures):
-        """figures[0:7] = mV, mA, mW, mvar, mVA, PF x1000, f mHz (instantaneous registers)."""
+        """figures[0:7] = mV, mA, mW, mvar, mVA, PF x1000, f mHz (instantaneous registers).
+
+        Display and quality figures, read on demand (issue 4 deliverable 7), not every tick."""
         sv, si, sp = self._scales
         figures[0] = ratio(self._read(_VRMS), sv)
         figures[1] = ratio(self._read(_IRMSA), si)

@@ -319,15 +319,28 @@ class ATM90E32:
         return ((st >> 10) & 1) | ((st >> 8) & 1) << 2 | ((st >> 9) & 1) << 1
 
     # ---- display figures -----------------------------------------------------------
+    def read_vi_into(self, figures):
+        """figures[7p] = mV and figures[7p+1] = mA of phases A, B, C: what the meter core needs
+        every window (the creep gate the currents, the phase-failure monitor the voltages).
+        The same values measure_into gives; the other figures are left as they are."""
+        for p in range(3):
+            self._read_vi(figures, p)
+
+    def _read_vi(self, figures, p):
+        o = 7 * p
+        urms = self._read(_URMSA + p)
+        frac = self._read(_URMSALSB + p) >> 8
+        figures[o] = urms * 10 + (frac * 10 >> 8)
+        figures[o + 1] = self._read(_IRMSA + p)
+
     def measure_into(self, figures):
-        """figures[7p:7p+7] = mV, mA, mW, mvar, mVA, PF x1000, f mHz for phases A, B, C."""
+        """figures[7p:7p+7] = mV, mA, mW, mvar, mVA, PF x1000, f mHz for phases A, B, C.
+
+        Display and quality figures, read on demand (issue 4 deliverable 7), not every tick."""
         f_mhz = self._read(_FREQ) * 10
         for p in range(3):
             o = 7 * p
-            urms = self._read(_URMSA + p)
-            frac = self._read(_URMSALSB + p) >> 8
-            figures[o] = urms * 10 + (frac * 10 >> 8)
-            figures[o + 1] = self._read(_IRMSA + p)
+            self._read_vi(figures, p)
             figures[o + 2] = pmean_mw(self._read(_PMEANA + p), self._read(_PMEANALSB + p))
             figures[o + 3] = pmean_mw(self._read(_QMEANA + p), self._read(_QMEANALSB + p))
             figures[o + 4] = pmean_mw(self._read(_SMEANA + p), self._read(_SMEANALSB + p))

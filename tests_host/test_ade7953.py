@@ -102,6 +102,8 @@ def test_measure_figures(interp):
     r = run_scenario(interp, "sc_afe", "ade_measure")
     assert r[0] == [241500, 4323, 1000000, 300000, 1044025, 958, 49955]
     assert r[1] == [230000, 8963, -2000000, -500000, 2061548, -970, 50000]
+    # The per-tick read: the same V and I, nothing else written.
+    assert r[2] == [230000, 8963, -1, -1, -1, -1, -1]
 
 
 def test_vectors_d1_d2_d3_and_phcal(interp):

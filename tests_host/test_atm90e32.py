@@ -21,6 +21,11 @@ def test_begin_frames_and_configuration(interp):
         230000, 2173, -500000, 0, 500000, -1000, 50000,
         230000, 869, 0, -200000, 200000, 0, 50000,
     ]  # fmt: skip
+    # The per-tick read: per phase Urms, UrmsLSB and Irms (9 frames, not measure_into's 31),
+    # the same V and I, and nothing else written.
+    assert r["frames_per_read"] == [31, 9]
+    unread = [-1] * 5
+    assert r["vi"] == [230000, 4369] + unread + [230000, 2173] + unread + [230000, 869] + unread
 
 
 def test_hour_per_phase_quadrants_equal_truth(interp):

@@ -16,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TIMINGS = (
     "tick_us",
     "afe_read_energy_us",
+    "afe_vi_us",
     "afe_measure_us",
     "on_tick_us",
     "on_tick_sim_fram_us",
@@ -91,11 +92,12 @@ def test_bench_reports_every_figure():
         assert m["alloc_on_tick_bytes"] == 0
         assert m["alloc_afe_read_bytes"] == 0
         assert isinstance(m["alloc_afe_read_sim_bytes"], int)
-        # SPI traffic by device: the FRAM commit writes the register record and reads it
-        # back, plus the command/address frames; the AFE frames are fixed per tick.
+        # SPI traffic by device: the FRAM commit writes the changed bytes and reads the copy
+        # back, plus the command/address frames. The AFE frames are fixed per tick: the energy
+        # registers (each verified) and V and I only (ATM90E32: 24 + 9 four-byte frames).
         spi = m["spi_bytes_per_tick"]
         assert set(spi) == {"afe", "fram", "lcd", "total"}
-        assert spi["afe"] == (111.0 if phases == 1 else 220.0)
+        assert spi["afe"] == (80.0 if phases == 1 else 132.0)
         assert spi["fram"] >= 2 * tick
         assert spi["total"] >= spi["afe"] + spi["fram"] + spi["lcd"]
         # A commit rewrites only the changed bytes of the register copy: the live figure

@@ -119,3 +119,21 @@ def test_display_shows_kwh_and_local_time_and_redraws_only_on_change(interp):
     # only when the minute or a 0.1 kWh step changes: once a minute here (1,440 + the first).
     assert r["ticks"] == 8641
     assert r["draws"] == 1441
+
+
+@pytest.mark.parametrize("afe", ["ade7953", "atm90e32"])
+def test_figures_are_read_on_demand_not_every_tick(interp, afe):
+    # Issue 4 deliverable 7. The constant load: 2 kW at PF 0.95 lagging, 230 V, 50 Hz.
+    r = run_scenario(interp, "sc_meter", "figures_on_demand", afe)
+    phases = 1 if afe == "ade7953" else 3
+    q_mvar, s_mva = (657_356, 2_105_254) if afe == "ade7953" else (657_360, 2_105_259)
+    assert r["ticks"] == 31
+    # A tick reads V and I (the creep gate and the phase-failure monitor use them) and
+    # nothing else: P, Q, S, PF and f stay unread in the meter's per-tick figures.
+    assert r["tick"] == [230_000, 9_153, 0, 0, 0, 0, 0] * phases
+    # App.figures() reads them all, now, per phase: mV, mA, mW, mvar, mVA, PF x1000, f mHz.
+    assert r["on_demand"] == [230_000, 9_153, 2_000_000, q_mvar, s_mva, 950, 50_000] * phases
+    assert r["repeatable"] is True
+    # Only instantaneous registers are read: no energy window is read, nothing is cleared.
+    assert r["energy_reads_unchanged"] is True
+    assert r["truth_unchanged"] is True

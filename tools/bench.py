@@ -13,8 +13,9 @@ Top level:
                          device, FRAM bytes per tick and per half-hour close (live and from
                          firmware/store.py write_costs()).
     cpython              per front end, the per-tick firmware costs of bench_mp.tick_figures()
-                         under CPython (tick_us, afe_read_energy_us, afe_measure_us, on_tick_us,
-                         on_tick_sim_fram_us, afe_read_sim_us; alloc_* are None there).
+                         under CPython (tick_us, afe_read_energy_us, afe_vi_us, afe_measure_us,
+                         on_tick_us, on_tick_sim_fram_us, afe_read_sim_us; alloc_* are None
+                         there).
     run                  how the figures were taken: simulated days of the throughput run and
                          calls per timing round.
 
@@ -77,7 +78,7 @@ def run_micropython_ticks(afe, calls):
     return _parse(proc, "under MicroPython")
 
 
-_TICK_KEYS = ("tick_us", "afe_read_energy_us", "afe_measure_us", "on_tick_us")
+_TICK_KEYS = ("tick_us", "afe_read_energy_us", "afe_vi_us", "afe_measure_us", "on_tick_us")
 
 
 def best_tick_run(figures, afe, calls, repeats):

@@ -18,22 +18,25 @@ sim_days_per_wall_s         simulated days per wall second of the whole virtual 
                             board's default 1 s metering window.
 sim_wall_us_per_tick        the same run as wall microseconds per metering tick.
 tick_us                     the firmware's own cost of one full steady-state tick (AFE energy
-                            read + figures read + Meter.on_tick), chip I/O excluded: the sum of
-                            afe_read_energy_us, afe_measure_us and on_tick_us. Target
-                            (issue 4): < 200 in the MicroPython unix port.
+                            read + V/I read + Meter.on_tick), chip I/O excluded: the sum of
+                            afe_read_energy_us, afe_vi_us and on_tick_us. Target (issue 4):
+                            < 200 in the MicroPython unix port.
 afe_read_energy_us          driver read_energy_into() alone: the SPI frames are answered by a
                             replay of what the simulated chip sent (no model, no fake bus).
-afe_measure_us              driver measure_into() alone, the same way.
+afe_vi_us                   driver read_vi_into() alone (the voltages and currents the core
+                            checks every window), the same way.
+afe_measure_us              driver measure_into() alone, the same way: every display and
+                            quality figure, read on demand (App.figures()), not part of a tick.
 on_tick_us                  Meter.on_tick (creep gate, accumulator, monitor, profile accrual,
                             register commit) on a non-boundary tick, with the FRAM driver
                             swapped for RAM (slice copies: no FRAM bus time).
 on_tick_sim_fram_us         the same tick over the real FRAM driver, fake bus and FRAM model.
-afe_read_sim_us             read_energy_into + measure_into over the fake bus and chip model.
+afe_read_sim_us             read_energy_into + read_vi_into over the fake bus and chip model.
 alloc_on_tick_bytes         heap bytes allocated per steady-state Meter.on_tick over the real
                             FRAM driver and the sim bus (gc.mem_alloc delta over N ticks, GC
                             off, divided by N). Target: 0. MicroPython only (None on CPython).
-alloc_afe_read_bytes        the same for the AFE driver's read_energy_into + measure_into over
-                            the replay bus. Target: 0.
+alloc_afe_read_bytes        the same for the AFE driver's read_energy_into, read_vi_into and
+                            measure_into over the replay bus. Target: 0.
 alloc_afe_read_sim_bytes    the same over the fake bus and chip model (the models allocate:
                             information only, not a firmware figure).
 spi_bytes_per_tick          SPI bytes clocked per metering tick during the throughput run, by
@@ -220,7 +223,7 @@ def tick_figures(afe, n=200):
     # One metering window of real load, so counts and figures are those of a steady tick.
     sim.time.advance(hw.tick_ms * 1000)
     hw.afe.read_energy_into(counts)
-    hw.afe.measure_into(figures)
+    hw.afe.read_vi_into(figures)
     meter.on_tick(counts, True, figures)  # the first tick after boot may open a period
     # Sim time stands still from here: every tick below is a non-boundary tick.
     out = {}
@@ -245,37 +248,43 @@ def tick_figures(afe, n=200):
 
     def afe_sim():
         afe_drv.read_energy_into(scratch)
-        afe_drv.measure_into(scratch_figs)
+        afe_drv.read_vi_into(scratch_figs)
 
     out["afe_read_sim_us"] = _best_us(afe_sim, n)
     out["alloc_afe_read_sim_bytes"] = _alloc_per_call(afe_sim, n)
 
-    # The driver alone: a second instance over a bus that replays what the chip answered.
+    # The driver alone: more instances over a bus that replays what the chip answered.
     cls = type(afe_drv)
     rec = RecordingSpi(sim.spi)
     recorder = cls(rec, sim.cs_afe, sleep_ms=_noop_sleep)
     recorder.read_energy_into(scratch)
     n_energy = len(rec.frames)
+    recorder.read_vi_into(scratch_figs)
+    n_vi = len(rec.frames)
     recorder.measure_into(scratch_figs)
     energy = cls(ReplaySpi(rec.frames[:n_energy]), _IdlePin(), sleep_ms=_noop_sleep)
-    measure = cls(ReplaySpi(rec.frames[n_energy:]), _IdlePin(), sleep_ms=_noop_sleep)
+    vi = cls(ReplaySpi(rec.frames[n_energy:n_vi]), _IdlePin(), sleep_ms=_noop_sleep)
+    measure = cls(ReplaySpi(rec.frames[n_vi:]), _IdlePin(), sleep_ms=_noop_sleep)
 
     def read_energy():
         energy.read_energy_into(scratch)
+
+    def read_vi():
+        vi.read_vi_into(scratch_figs)
 
     def read_measure():
         measure.measure_into(scratch_figs)
 
     def afe_replay():
         energy.read_energy_into(scratch)
+        vi.read_vi_into(scratch_figs)
         measure.measure_into(scratch_figs)
 
     out["afe_read_energy_us"] = _best_us(read_energy, n)
+    out["afe_vi_us"] = _best_us(read_vi, n)
     out["afe_measure_us"] = _best_us(read_measure, n)
     out["alloc_afe_read_bytes"] = _alloc_per_call(afe_replay, n)
-    out["tick_us"] = round(
-        out["afe_read_energy_us"] + out["afe_measure_us"] + out["on_tick_us"], 1
-    )
+    out["tick_us"] = round(out["afe_read_energy_us"] + out["afe_vi_us"] + out["on_tick_us"], 1)
     return out
 
 

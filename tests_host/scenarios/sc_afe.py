@@ -406,6 +406,9 @@ def ade_measure():
     g.set_program(G.Constant(-2 * KW, -500_000))
     d.measure_into(fig)
     out.append(list(fig))
+    vi = array("l", [-1] * ade.FIGURES)
+    d.read_vi_into(vi)  # the per-tick read: V and I only
+    out.append(list(vi))
     return out
 
 
@@ -478,13 +481,16 @@ class _StubAtmSpi:
 
 
 def heap_locked_reads():
-    """read_energy_into of both drivers 200 times under heap_lock: no allocation at all."""
+    """read_energy_into and read_vi_into (the tick's reads) and measure_into of both drivers,
+    200 times under heap_lock: no allocation at all."""
     import micropython
 
     a = ade.ADE7953(_StubAdeSpi(), _StubPin(), None, sleep_ms=lambda ms: None)
     b = atm.ATM90E32(_StubAtmSpi(), _StubPin(), sleep_ms=lambda ms: None)
     ca = array("l", [0] * 4)
     cb = array("l", [0] * 12)
+    fa = array("l", [0] * ade.FIGURES)
+    fb = array("l", [0] * 21)
     a.read_energy_into(ca)
     b.read_energy_into(cb)
     ok_a = ok_b = False
@@ -493,6 +499,10 @@ def heap_locked_reads():
         for _ in range(200):
             ok_a = a.read_energy_into(ca)
             ok_b = b.read_energy_into(cb)
+            a.read_vi_into(fa)
+            b.read_vi_into(fb)
+            a.measure_into(fa)
+            b.measure_into(fb)
         result = "no allocation"
     except MemoryError:
         result = "allocated"
@@ -527,9 +537,16 @@ def atm_begin():
     m.trace = []
     fig = array("l", [0] * 21)
     d.measure_into(fig)
+    measure_first = _hex(m.trace[:3])
+    measure_frames = len(m.trace)
+    m.trace = []
+    vi = array("l", [-1] * 21)
+    d.read_vi_into(vi)  # the per-tick read: V and I of each phase only
     return {
         "frames": frames,
-        "measure_first": _hex(m.trace[:3]),
+        "measure_first": measure_first,
+        "vi": list(vi),
+        "frames_per_read": [measure_frames, len(m.trace)],
         "regs": [m._regs[a] for a in (0x00, 0x31, 0x32, 0x33, 0x34, 0x08, 0x09, 0x0C, 0x0D, 0x7F)],
         "count_uwh": list(d.count_uwh),
         "figures": list(fig),

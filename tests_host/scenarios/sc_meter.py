@@ -186,3 +186,24 @@ def screen_after_a_day(afe):
     screen.draw = counting
     _run_until(hw, meter_app, 86400)
     return {"lines": list(screen.lines), "draws": draws[0], "ticks": meter_app.meter.ticks}
+
+
+def figures_on_demand(afe):
+    """Issue 4 deliverable 7: a tick reads the voltages and currents only; App.figures()
+    reads every display and quality figure when asked, without touching the energy path."""
+    hw, meter_app = _boot(None, 1, "constant", afe)
+    meter = meter_app.meter
+    _run_until(hw, meter_app, 30)
+    tick_figures = list(meter.figures)
+    reads = hw.sim.energy_reads
+    on_demand = list(meter_app.figures())
+    again = list(meter_app.figures())
+    truth_before = hw.sim.truth()["afe_counts"]
+    return {
+        "ticks": meter.ticks,
+        "tick": tick_figures,
+        "on_demand": on_demand,
+        "repeatable": on_demand == again,
+        "energy_reads_unchanged": hw.sim.energy_reads == reads,
+        "truth_unchanged": hw.sim.truth()["afe_counts"] == truth_before,
+    }
