@@ -16,7 +16,8 @@ Data flow of one tick (DESIGN.md "How data flows"):
 `main.py` calls `main(hw)`. On the virtual board the loop ends after the requested simulated
 days and `hw.finish(app)` writes the outputs; on a real board it runs until reset. A keyboard
 interrupt (mpremote) stops the loop with all state kept: `resume()` restarts it, `status()`
-reports it (both used by the HIL suite through the REPL).
+reports it and `figures()` reads the display and quality figures (all used by the HIL suite
+through the REPL).
 """
 
 import asyncio
@@ -224,3 +225,9 @@ def resume():
 
 def status():
     return _app.status() if _app is not None else {"running": False}
+
+
+def figures():
+    """The display and quality figures read now (App.figures()) as a list, for the REPL."""
+    figs = _app.figures() if _app is not None else None
+    return None if figs is None else list(figs)

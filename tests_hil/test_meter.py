@@ -33,3 +33,14 @@ def test_repl_reachable_after_ctrl_c_and_meter_resumes(board):
     board.resume()
     after = board.status_after(stopped["ticks"])
     assert after["ticks"] > stopped["ticks"]
+
+
+def test_figures_on_demand_from_the_repl(board):
+    # Issue 4 deliverable 7: the figures are read when asked, per phase mV, mA, mW, mvar,
+    # mVA, PF x1000, f mHz (the virtual board's household load imports at 230 V, 50 Hz).
+    figs = board.query("import firmware.app as app\nemit(app.figures())")
+    assert isinstance(figs, list) and len(figs) % 7 == 0 and figs
+    if board.name == "sim":
+        assert figs[0] == 230_000 and figs[6] == 50_000
+        assert figs[1] > 0 and figs[2] > 0  # current and active power of an importing load
+        assert figs[4] >= figs[2]  # apparent power is at least the active power
