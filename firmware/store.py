@@ -10,10 +10,10 @@ it back and compares (Itron practice), and only then treats it as current, so a 
 byte leaves the previous copy intact. A commit writes only the bytes that differ from what the
 copy holds (its shadow), header, payload, CRC in that order, and reads the whole copy back in
 one transfer; a copy that drifted from its shadow fails the compare and is rewritten whole.
-`load` takes the newest valid copy; sequence numbers
-live in 30 bits and are compared wrap-safe (littlefs metadata pairs), so they stay small ints
-on 32-bit ports forever. Both copies bad = "data invalid": the store sets `nvm_error` (the
-caller raises alarm 0x81AE, requirements.md Appendix A) and never substitutes zeros.
+`load` takes the newest valid copy; sequence numbers live in 30 bits and are compared
+wrap-safe (littlefs metadata pairs), so they stay small ints on 32-bit ports forever. Both
+copies bad = "data invalid": the store sets `nvm_error` (the caller raises alarm 0x81AE,
+requirements.md Appendix A) and never substitutes zeros.
 
 CRC-32 without allocation, in native code. lib.crc.crc32 keeps its running value in one int
 above 2**30, which is a heap object on ESP32/RP2040, and a bytecode loop over the 334-byte
