@@ -73,30 +73,19 @@ NO_TIME = 0xFFFFFFFF  # invalid clock
 MIGRATIONS = {}
 
 
-def _make_crc32_table():
-    t = array("I", bytes(1024))
+def _crc_table(poly, typecode, size):
+    """The 256-entry table of a reflected CRC with polynomial `poly`, as array(typecode)."""
+    t = array(typecode, bytes(256 * size))
     for n in range(256):
         c = n
         for _ in range(8):
-            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
         t[n] = c
     return t
 
 
-_T_CRC32 = _make_crc32_table()
-
-
-def _make_x25():
-    t = array("H", bytes(512))
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
-        t[n] = c
-    return t
-
-
-_T_X25 = _make_x25()
+_T_CRC32 = _crc_table(0xEDB88320, "I", 4)  # CRC-32/ISO-HDLC
+_T_X25 = _crc_table(0x8408, "H", 2)  # CRC-16/X.25
 
 
 @micropython.viper

@@ -45,12 +45,10 @@ def _parse(proc, what):
     raise SystemExit("bench %s failed:\n%s\n%s" % (what, proc.stdout, proc.stderr))
 
 
-def run_micropython_bench(afe, days, calls):
-    binary = micropython_binary()
-    if binary is None:
-        raise SystemExit(INSTALL_HINT)
+def _run_bench_mp(interpreter, args, what):
+    """tools/bench_mp.py `args` in its own process (the sim sets module globals) -> its JSON."""
     proc = subprocess.run(
-        [binary, "-X", "heapsize=4M", "tools/bench_mp.py", afe, str(days), str(calls)],
+        interpreter + ["tools/bench_mp.py"] + args,
         cwd=ROOT,
         env=_bench_env(),
         capture_output=True,
@@ -58,24 +56,23 @@ def run_micropython_bench(afe, days, calls):
         timeout=1800,
         check=False,
     )
-    return _parse(proc, "under MicroPython")
+    return _parse(proc, what)
+
+
+def _micropython():
+    binary = micropython_binary()
+    if binary is None:
+        raise SystemExit(INSTALL_HINT)
+    return [binary, "-X", "heapsize=4M"]
+
+
+def run_micropython_bench(afe, days, calls):
+    return _run_bench_mp(_micropython(), [afe, str(days), str(calls)], "under MicroPython")
 
 
 def run_micropython_ticks(afe, calls):
-    """bench_mp.tick_figures alone under MicroPython (its own process)."""
-    binary = micropython_binary()
-    if binary is None:
-        raise SystemExit(INSTALL_HINT)
-    proc = subprocess.run(
-        [binary, "-X", "heapsize=4M", "tools/bench_mp.py", "ticks", afe, str(calls)],
-        cwd=ROOT,
-        env=_bench_env(),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    return _parse(proc, "under MicroPython")
+    """bench_mp.tick_figures alone under MicroPython."""
+    return _run_bench_mp(_micropython(), ["ticks", afe, str(calls)], "under MicroPython")
 
 
 _TICK_KEYS = ("tick_us", "afe_read_energy_us", "afe_vi_us", "afe_measure_us", "on_tick_us")
@@ -98,17 +95,8 @@ def best_tick_run(figures, afe, calls, repeats):
 
 
 def run_cpython_ticks(afe, calls):
-    """bench_mp.tick_figures under CPython (its own process: the sim sets module globals)."""
-    proc = subprocess.run(
-        [sys.executable, "tools/bench_mp.py", "ticks", afe, str(calls)],
-        cwd=ROOT,
-        env=_bench_env(),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    return _parse(proc, "under CPython")
+    """bench_mp.tick_figures under CPython."""
+    return _run_bench_mp([sys.executable], ["ticks", afe, str(calls)], "under CPython")
 
 
 def mpy_sizes():
