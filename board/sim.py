@@ -428,6 +428,12 @@ class SimBoard:
         history_end_us = int(self.opts["history_days"] * 86400) * 1_000_000
         show = self.opts["display"] or ("none" if speed == "max" else "terminal")
         passes = 0
+        if t.interrupted:
+            # Resumed after a Ctrl-C that landed inside a model's event: restore the chips'
+            # own schedules, or a lost CYCEND would leave the meter waiting for a tick forever.
+            t.interrupted = False
+            self.afe_model.restore_schedule()
+            machine.Timer.restore_schedules()
         while True:
             now = t.now_us()
             live = speed != "max" and now >= history_end_us

@@ -75,6 +75,22 @@ def test_outage_stops_windows_and_keeps_energy(interp):
     assert r["windows"] == r["cycends"] == 19
 
 
+def test_ctrl_c_inside_a_chip_event_does_not_stop_the_windows(interp):
+    # The HIL suite interrupts the virtual board at random moments; a cut inside CYCEND lost
+    # the next one and the meter waited for a tick forever (the sim watchdog then fired).
+    r = run_scenario(interp, "sc_afe", "ade_ctrl_c_in_cycend")
+    assert r[:4] == [True, True, True, 3]
+    assert 2000 <= r[4] <= 3000  # three 1 s windows, the first due at once
+    assert r[5] == 2 + 3  # the cut CYCEND never counted; no event was doubled
+
+
+def test_ctrl_c_inside_a_timer_expiry_re_arms_the_timer(interp):
+    before, after = run_scenario(interp, "sc_afe", "timer_ctrl_c_in_callback")
+    # Cut at 3 s, silent until restored at 6 s, then once a period again (7 s, 8 s).
+    assert before == [1000, 2000]
+    assert after == [7000, 8000]
+
+
 def test_unverified_read_is_flagged_not_retried(interp):
     r = run_scenario(interp, "sc_afe", "ade_flipped_read")
     ok, counts, failed, reads = r[0:4]

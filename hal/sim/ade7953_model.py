@@ -261,6 +261,19 @@ class ADE7953Model:
         self._update_irq()
         self._schedule_cycend(now)
 
+    def restore_schedule(self):
+        """After a Ctrl-C cut one of this model's events short (SimTime.interrupted): a real
+        chip never stops for the MCU's REPL, so put back whichever event the cut lost (the
+        start-up RESET or the next CYCEND). Does nothing when the schedule is intact."""
+        if not self.powered:
+            return
+        now = self._time.now_us()
+        if not self._ready:
+            if self._ready_handle is None:
+                self._ready_handle = self._time.call_at(now, self._on_ready)
+        elif self._cyc_handle is None and not self._wait_supply:
+            self._schedule_cycend(now)
+
     def _cancel_events(self):
         for h in (self._ready_handle, self._cyc_handle):
             if h is not None:

@@ -178,6 +178,12 @@ class ATM90E32Model:
         if nxt is not None and self.powered:
             self._watch_handle = self._time.call_at(nxt, self._on_boundary)
 
+    def restore_schedule(self):
+        """After a Ctrl-C cut one of this model's events short (SimTime.interrupted): watch
+        the grid's next change again if the cut lost that event."""
+        if self.powered and self._watch_handle is None:
+            self._schedule_watch()
+
     def _on_boundary(self, now):
         self._watch_handle = None
         self._sync()

@@ -411,6 +411,15 @@ class Timer:
         if self._callback is not None:
             self._callback(self)
 
+    @staticmethod
+    def restore_schedules():
+        """After a Ctrl-C cut a timer's event short (SimTime.interrupted): a periodic timer
+        that lost its next expiry is armed again one period from now."""
+        now = Timer.sim_time.now_us()
+        for timer in Timer.running:
+            if timer._handle is None and timer._mode == Timer.PERIODIC:
+                timer._arm(now + timer._period_us)
+
     def deinit(self):
         if self._handle is not None:
             Timer.sim_time.cancel(self._handle)

@@ -32,6 +32,10 @@ class SimTime:
         self._ticks_ms0 = ticks_ms_start
         self._events = []  # heap of [due_us, seq, callback or None when cancelled]
         self._seq = 0
+        # Set when a KeyboardInterrupt (Ctrl-C at the virtual board's REPL) cut an event's
+        # callback short: a periodic model may then have lost its next event, and the engine
+        # asks the models to restore their schedules before time moves on (board/sim.py).
+        self.interrupted = False
 
     def now_us(self):
         return self._now_us
@@ -75,7 +79,11 @@ class SimTime:
             if callback is None:
                 continue
             self._now_us = max(self._now_us, ev[0])
-            callback(self._now_us)
+            try:
+                callback(self._now_us)
+            except KeyboardInterrupt:
+                self.interrupted = True
+                raise
         self._now_us = target_us
 
     def advance(self, delta_us):

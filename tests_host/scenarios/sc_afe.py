@@ -13,7 +13,7 @@ from hal import atm90e32 as atm
 from hal.sim import grid as G
 from hal.sim.ade7953_model import ADE7953Model
 from hal.sim.atm90e32_model import ATM90E32Model
-from hal.sim.machine import SPI, Pin
+from hal.sim.machine import SPI, Pin, Timer
 from hal.sim.simtime import SimTime
 
 KW = 1_000_000  # mW
@@ -334,6 +334,61 @@ def ade_outage():
             d.read_energy_into(counts)
             seen.append([t.now_us() // 1000, counts[0]])
     return {"windows": len(seen), "first": seen[:2], "around": seen[8:12], "cycends": m.cycends}
+
+
+def ade_ctrl_c_in_cycend():
+    """Ctrl-C at the virtual board lands inside the model's CYCEND event (it runs in the same
+    interpreter as the firmware). SimTime flags the cut, restore_schedule() puts the lost event
+    back, and the windows go on once a second; an intact schedule is left alone."""
+    t, g, m, d, pin = _ade_rig(G.Constant(KW))
+    d.begin()
+    counts = array("l", [0] * 4)
+    _windows(t, pin, d, 2, counts)
+    real_sync = m._sync
+
+    def interrupted_sync():
+        m._sync = real_sync
+        raise KeyboardInterrupt
+
+    m._sync = interrupted_sync
+    cut = False
+    try:
+        t.advance_to(t.next_due_us())
+    except KeyboardInterrupt:
+        cut = True
+    lost = t.next_due_us() is None  # the next CYCEND went with the cut
+    flagged = t.interrupted
+    m.restore_schedule()
+    m.restore_schedule()  # idempotent: one event, not two
+    t0 = t.now_us()
+    served = _windows(t, pin, d, 3, counts)
+    return [cut, lost, flagged, served, (t.now_us() - t0) // 1000, m.cycends]
+
+
+def timer_ctrl_c_in_callback():
+    """The same for a periodic Timer whose expiry was cut short before it re-armed."""
+    t = SimTime()
+    Timer.sim_time = t
+    fired = []
+    tm = Timer(0, period=1000, callback=lambda _: fired.append(t.now_us() // 1000))
+    t.advance(2_000_000)
+
+    def interrupted_arm(due_us):
+        del tm._arm
+        raise KeyboardInterrupt  # the cut lands between taking the event and re-arming
+
+    tm._arm = interrupted_arm
+    try:
+        t.advance(3_000_000)
+    except KeyboardInterrupt:
+        pass
+    t.advance(3_000_000)  # nothing is armed: the timer is silent
+    before = list(fired)
+    Timer.restore_schedules()
+    Timer.restore_schedules()
+    t.advance(2_000_000)
+    tm.deinit()
+    return [before, fired[len(before) :]]
 
 
 def ade_flipped_read():
