@@ -2,9 +2,12 @@
 
 - Safe mode: if the safe-mode key (button A) is held at reset, the meter does not start and
   the REPL stays reachable (no watchdog is running yet).
-- An exception escaping the meter is printed and saved to `crash.log`, then the board resets
-  instead of hanging. A keyboard interrupt (Ctrl-C from mpremote) only stops the loop; the
-  REPL then has `firmware.app.resume()` and `firmware.app.status()`.
+- An exception escaping the meter, or raised while building the board's drivers, is printed
+  and saved to `crash.log`, then the board resets instead of hanging.
+- A keyboard interrupt (Ctrl-C from mpremote) only stops the loop and opens a bounded service
+  session: the REPL has `firmware.app.resume()` and `firmware.app.status()`, and the watchdog
+  (which cannot be stopped) is fed for firmware.app.SERVICE_HOLD_MS, after which it resets the
+  board back into metering.
 """
 
 import board
@@ -21,18 +24,27 @@ def _record_crash(exc):
 
 
 def run():
-    if board.safe_mode_requested():
-        log("safe mode: key held at reset, meter not started; REPL available")
+    try:
+        if board.safe_mode_requested():
+            log("safe mode: key held at reset, meter not started; REPL available")
+            return None
+        hw = board.build()
+        from firmware import app
+    except Exception as exc:  # noqa: BLE001 - a driver that cannot start: log it, then reset
+        _record_crash(exc)
+        board.reset()
         return None
-    hw = board.build()
-    from firmware import app
 
     meter = None
     while hw is not None:
         try:
             meter = app.main(hw)
         except KeyboardInterrupt:
-            log("meter stopped by keyboard interrupt; firmware.app.resume() restarts it")
+            log(
+                "meter stopped by keyboard interrupt; firmware.app.resume() restarts it "
+                "(the watchdog resets the board in %d min otherwise)"
+                % (app.SERVICE_HOLD_MS // 60000)
+            )
             return None
         except Exception as exc:  # noqa: BLE001 - any escape is a crash: log it, then reset
             _record_crash(exc)

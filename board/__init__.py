@@ -53,3 +53,15 @@ def build(name=None, **options):
 def safe_mode_requested(name=None):
     """True while the safe-mode key is held at reset (checked by main.py before the meter)."""
     return _module(name).safe_mode_requested()
+
+
+def reset(name=None):
+    """Reset the board when no Hardware bundle exists to do it (main.py: a crash while building
+    the bundle). The virtual board's reset ends the process, which its host boots again."""
+    if check_name(default_name() if name is None else name) == "sim":
+        from board import sim
+
+        sim.reset()
+    import machine
+
+    machine.reset()

@@ -29,8 +29,10 @@ class Hardware:
         self.sim = None  # the SimBoard engine on the virtual board
 
     # Board modules override these by assigning callables; the defaults say what is missing.
-    def new_timer(self, period_ms, callback):
-        raise OSError("board %s has no tick timer" % self.name)
+    def new_timer(self, period_ms, callback, timer_id=0):
+        """A periodic timer calling callback(timer). Slot 0 paces the metering ticks on boards
+        without an AFE interrupt; slot 1 feeds the watchdog during a REPL service session."""
+        raise OSError("board %s has no timer" % self.name)
 
     def new_wdt(self, timeout_ms):
         raise OSError("board %s has no watchdog" % self.name)

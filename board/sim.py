@@ -113,6 +113,12 @@ def load_options(overrides=None):
     return opts
 
 
+def reset():
+    """The virtual board's MCU reset: the process ends with a distinct status, which
+    tools/sim.py reports as a reset and tools/vboard.py answers by powering on again."""
+    raise SystemExit(3)
+
+
 def safe_mode_requested():
     return bool(load_options()["safe_mode"])
 
@@ -302,9 +308,6 @@ class SimBoard:
             from hal.atm90e32 import ATM90E32
 
             hw.afe = ATM90E32(self.spi, self.cs_afe, sleep_ms=self.sleep_ms)
-            hw.new_timer = lambda period_ms, cb: machine.Timer(
-                0, mode=machine.Timer.PERIODIC, period=period_ms, callback=cb
-            )
         else:
             from hal.ade7953 import ADE7953
 
@@ -338,14 +341,13 @@ class SimBoard:
             for key, kind in (("dlms_port", "wrapper"), ("hdlc_port", "hdlc"))
             if opts[key]
         )
+        hw.new_timer = lambda period_ms, cb, timer_id=0: machine.Timer(
+            timer_id, mode=machine.Timer.PERIODIC, period=period_ms, callback=cb
+        )
         hw.new_wdt = lambda timeout_ms: machine.WDT(0, timeout=timeout_ms)
         hw.services = lambda: (self.engine(),)
         hw.finish = self.finish
         hw.next_boot = self.next_boot
-
-        def reset():
-            # The process ends with a distinct status; tools/sim.py reports it as a reset.
-            raise SystemExit(3)
 
         hw.reset = reset
         return hw

@@ -18,6 +18,12 @@ days and `hw.finish(app)` writes the outputs; on a real board it runs until rese
 interrupt (mpremote) stops the loop with all state kept: `resume()` restarts it, `status()`
 reports it and `figures()` reads the display and quality figures (all used by the HIL suite
 through the REPL).
+
+The REPL after a keyboard interrupt is a bounded service session. The watchdog cannot be
+stopped once started (ESP32, RP2040), so `hold_for_service()` feeds it from a timer for
+SERVICE_HOLD_MS; then feeding stops and the watchdog resets the board, which boots back into
+metering. A meter an engineer forgot at the REPL therefore stops registering for at most that
+long. `resume()` ends the session; `hold_for_service()` again extends it.
 """
 
 import asyncio
@@ -35,6 +41,11 @@ from lib.ticks import ticks_diff
 _WDT_TIMEOUT_MS = 8000
 # The UI task must have run within this many metering ticks for the watchdog to be fed.
 _UI_STALL_TICKS = 5
+# A REPL session after Ctrl-C keeps the board up this long before the watchdog resets it.
+SERVICE_HOLD_MS = 15 * 60 * 1000
+_SERVICE_FEED_MS = 1000  # well inside the watchdog period
+# Timer slots (board bundle new_timer): 0 paces the ticks on boards without an AFE IRQ.
+_SERVICE_TIMER = 1
 
 
 class App:
@@ -51,6 +62,9 @@ class App:
         self._on_tick_irq_ref = self._on_tick_irq  # bound once: binding allocates
         self._timer = None
         self.wdt = None
+        self._service_timer = None
+        self._service_left_ms = 0
+        self._service_feed_ref = self._service_feed  # bound once: the timer calls it in an ISR
         self.ui_runs = 0
         self._ui_seen_at_tick = 0
         self.started_ms = hw.ticks_ms()
@@ -118,6 +132,31 @@ class App:
                     self.screen.on_key(key)
             if self.screen is not None:
                 self.screen.draw(self.meter)
+
+    # ---- service session after Ctrl-C ------------------------------------------------------
+    def hold_for_service(self, ms):
+        """Feed the watchdog for `ms` from a timer while the meter loop is stopped (module
+        docstring). Nothing to do if the loop never started the watchdog."""
+        if self.wdt is None or ms <= 0:
+            return
+        self._service_left_ms = ms
+        if self._service_timer is None:
+            self._service_timer = self.hw.new_timer(
+                _SERVICE_FEED_MS, self._service_feed_ref, _SERVICE_TIMER
+            )
+
+    def end_service_hold(self):
+        self._service_left_ms = 0
+        if self._service_timer is not None:
+            self._service_timer.deinit()
+            self._service_timer = None
+
+    def _service_feed(self, _timer):
+        # Timer callback (an ISR on some ports): integer arithmetic and a feed, no allocation.
+        if self._service_left_ms <= 0:
+            return  # the session is over: let the watchdog reset the board into metering
+        self._service_left_ms -= _SERVICE_FEED_MS
+        self.wdt.feed()
 
     def _feed_watchdog_if_healthy(self):
         if self.wdt is None:
@@ -215,10 +254,23 @@ def main(hw):
     return resume()
 
 
+def hold_for_service(ms=SERVICE_HOLD_MS):
+    """After Ctrl-C: keep the board up at the REPL for `ms` (module docstring)."""
+    if _app is not None:
+        _app.hold_for_service(ms)
+
+
 def resume():
     """Restart the meter loop with its state intact (after a keyboard interrupt)."""
+    _app.end_service_hold()
     asyncio.new_event_loop()
-    asyncio.run(_app.run_async())
+    try:
+        asyncio.run(_app.run_async())
+    except KeyboardInterrupt:
+        # Every Ctrl-C (at boot through main.py, or after a resume() typed at the REPL) opens
+        # a bounded service session (module docstring).
+        _app.hold_for_service(SERVICE_HOLD_MS)
+        raise
     _app.hw.finish(_app)
     return _app
 

@@ -137,3 +137,16 @@ def test_figures_are_read_on_demand_not_every_tick(interp, afe):
     # Only instantaneous registers are read: no energy window is read, nothing is cleared.
     assert r["energy_reads_unchanged"] is True
     assert r["truth_unchanged"] is True
+
+
+@pytest.mark.parametrize("afe", ["ade7953", "atm90e32"])
+def test_watchdog_is_fed_by_a_healthy_loop_only_and_a_service_session_is_bounded(interp, afe):
+    r = run_scenario(interp, "sc_meter", "watchdog_rules", afe)
+    # 20 s run: 21 windows (the run ends with the first read at or after its end), one feed
+    # each plus the one when the watchdog starts.
+    assert r["healthy"] == [21, 22, False]
+    # Stuck UI: the next 5 ticks are fed, then none; the 8 s watchdog fires 7 ticks later,
+    # before the 8th unfed window is read.
+    assert r["stall"] == [12, 5, True, True]
+    # Service hold of 5 s: fed at 1, 2, 3, 4, 5 s; expiry 8 s after the last feed.
+    assert r["service"] == [5, 13_000]

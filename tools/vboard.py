@@ -52,7 +52,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tools.mpenv import INSTALL_HINT, ROOT, micropython_binary  # noqa: E402
 
 # Runs inside MicroPython at every power-on, in __main__ like a board's pyexec_file().
-# SystemExit is not caught: the process ends and the board resets (see module docstring).
+# SystemExit is the board's reset (board/sim.py reset()): the process must end so the bridge
+# powers the board on again. With -i the unix port would open the REPL after a SystemExit
+# instead, so the process ends itself with SIGTERM (exit status -15 as the bridge sees it).
 POWER_ON_CODE = """\
 import os, sys
 def _vboard_run(f):
@@ -64,7 +66,9 @@ def _vboard_run(f):
         execfile(f)
     except KeyboardInterrupt as e:
         sys.print_exception(e)
-    except SystemExit:
+    except SystemExit as e:
+        print("[vboard: reset by the firmware: SystemExit%s]" % (e.args,))
+        os.system("kill -TERM $PPID")
         raise
     except Exception as e:
         sys.print_exception(e)

@@ -207,3 +207,54 @@ def figures_on_demand(afe):
         "energy_reads_unchanged": hw.sim.energy_reads == reads,
         "truth_unchanged": hw.sim.truth()["afe_counts"] == truth_before,
     }
+
+
+def watchdog_rules(afe):
+    """Issue "Foundation" 8: the watchdog is fed by a healthy loop only, and a REPL service
+    session after Ctrl-C keeps the board up for a bounded time, then lets it reset.
+
+    1. A healthy loop: one feed per tick, no reset.
+    2. The UI task stuck (awaiting something that never comes): the metering task goes on
+       ticking but stops feeding after _UI_STALL_TICKS, and the watchdog fires.
+    3. With the loop stopped (as after Ctrl-C), hold_for_service(5 s) feeds from timer slot 1
+       every second for 5 s; the watchdog then expires one timeout after the last feed.
+    """
+    from hal.sim import machine
+
+    hw, meter_app = _boot(0.01, 1, "constant", afe)
+    sim = hw.sim
+    _run_until(hw, meter_app, 20)
+    wdt = meter_app.wdt
+    healthy = [meter_app.meter.ticks, wdt.feeds, sim.watchdog_reset]
+
+    async def stuck_ui():
+        import asyncio
+
+        await asyncio.Event().wait()
+
+    meter_app.ui_task = stuck_ui
+    ticks0 = meter_app.meter.ticks
+    feeds0 = wdt.feeds
+    _run_until(hw, meter_app, 60)
+    stall = [
+        meter_app.meter.ticks - ticks0,
+        wdt.feeds - feeds0,
+        sim.watchdog_reset,
+        wdt.expired,
+    ]
+
+    # Service session: a fresh watchdog, as after a reset, and the loop stopped.
+    t = sim.time
+    wdt = machine.WDT(0, timeout=8000)
+    meter_app.wdt = wdt
+    start_us = t.now_us()
+    meter_app.hold_for_service(5000)
+    feeds0 = wdt.feeds
+    expired_after_ms = None
+    try:
+        t.advance_to(start_us + 60_000_000)
+    except machine.WatchdogReset:
+        expired_after_ms = (t.now_us() - start_us) // 1000
+    service = [wdt.feeds - feeds0, expired_after_ms]
+    meter_app.end_service_hold()
+    return {"healthy": healthy, "stall": stall, "service": service}
