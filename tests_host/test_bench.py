@@ -73,6 +73,11 @@ def test_bench_reports_every_figure():
     assert dlms["profile_rows"] == 96  # the tiny run reads 2 days of the 4-channel profile
     assert 0 < dlms["association_heap_bytes"] < 8 * 1024  # issue 5: under 8 KB
     assert dlms["get_ms"] >= 0 and dlms["profile_read_ms"] >= 0
+    # The same over a real socket: a running virtual board's TCP wrapper, 2 history days.
+    port = dlms["virtual_board"]
+    assert port["profile_rows"] == 96 and port["gets"] == 20
+    assert port["profile_bytes"] > 96 * 30 and port["profile_blocks"] >= 1
+    assert 0 < port["get_fastest_ms"] <= port["get_ms"] and port["profile_read_ms"] > 0
     assert r["run"] == {"sim_days": 0.002, "calls_per_round": 20}
     for arch in ("xtensawin", "armv6m"):
         assert isinstance(r["mpy_total_bytes"][arch], int) and r["mpy_total_bytes"][arch] > 0

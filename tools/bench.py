@@ -16,6 +16,11 @@ Top level:
                          under CPython (tick_us, afe_read_energy_us, afe_vi_us, afe_measure_us,
                          on_tick_us, on_tick_sim_fram_us, afe_read_sim_us; alloc_* are None
                          there).
+    dlms                 the DLMS/COSEM server in-process under MicroPython (association heap,
+                         GET and ciphered GET time, a 960-row profile read: run_dlms_figures),
+                         and under "virtual_board" the same over a real socket: the public
+                         client's GET round trip and the whole 20-day profile read over the
+                         TCP wrapper of a running virtual board (tools/bench_port.py).
     run                  how the figures were taken: simulated days of the throughput run and
                          calls per timing round.
 
@@ -31,6 +36,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tools import bench_port  # noqa: E402
 from tools.mpenv import INSTALL_HINT, ROOT, micropython_binary  # noqa: E402
 
 
@@ -162,6 +168,9 @@ def main(argv=None):
         )
         result["cpython"][afe] = run_cpython_ticks(afe, calls)
     result["dlms"] = run_dlms_figures(96 if args.tiny else 960, 20 if args.tiny else 500)
+    result["dlms"]["virtual_board"] = bench_port.run(
+        2 if args.tiny else 20, 20 if args.tiny else 200
+    )
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 
