@@ -7,6 +7,7 @@ import os
 import random
 import socket
 import sys
+import threading
 import time
 
 import pytest
@@ -16,6 +17,7 @@ sys.path.insert(0, ROOT)
 sys.path.append(os.path.join(ROOT, "hal", "sim", "cpython"))  # `micropython` stand-in
 
 from lib.crc import crc16_x25  # noqa: E402
+from tools.bench_port import AARQ_PUBLIC  # noqa: E402
 
 
 def _hdlc(body_without_flags):
@@ -38,6 +40,41 @@ def _malformed_hdlc(rng, i):
     if kind == 4:  # valid FCS, unknown control byte and garbage information
         return _hdlc(bytes((0xA0, 0x08, 0x03, 0x21, 0xFF, 0x01, 0x02, 0x03)))
     return b"\x7e\x7e\x7e" + bytes((0xA0,)) + b"\x7e"  # flags and a stray format byte
+
+
+def _wrapped(apdu):
+    return bytes((0, 1, 0, 16, 0, 1)) + len(apdu).to_bytes(2, "big") + apdu
+
+
+# First bytes of the APDUs the server decodes (AARQ, RLRQ, GET/SET/ACTION requests, the
+# ciphered forms), so the garbage reaches each decoder and not only the "unknown tag" path.
+_TAGS = (0x60, 0x62, 0xC0, 0xC1, 0xC3, 0xC8, 0xC9, 0xCB, 0xDB, 0xDD, 0x21)
+
+
+def _malformed_apdu(rng, i):
+    kind = i % 4
+    if kind == 0:  # a known tag, then garbage of any length
+        return bytes((rng.choice(_TAGS),)) + bytes(
+            rng.getrandbits(8) for _ in range(rng.randint(0, 120))
+        )
+    if kind == 1:  # a GET-Request-Normal cut short at a random point
+        get = bytes.fromhex("C001C100030100010800FF0200")
+        return get[: rng.randint(1, len(get) - 1)]
+    if kind == 2:  # an A-XDR length claiming 4 GB inside a SET
+        return bytes.fromhex("C101C100030100010800FF0200") + b"\x09\x84\xff\xff\xff\xff"
+    return bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 60)))  # anything at all
+
+
+def _drain(sock, counter):
+    """Read whatever the meter answers until it closes, so its writes never back up."""
+    try:
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                return
+            counter[0] += len(data)
+    except OSError:
+        return
 
 
 def test_ten_thousand_malformed_frames(board):
@@ -72,7 +109,34 @@ def test_ten_thousand_malformed_frames(board):
                     % (i, board.console_tail())
                 )
         sent += 1
-    assert sent >= 10_000
+    # Malformed APDUs inside an association (the decoders past the transport): a public AARQ,
+    # then 3,000 bad APDUs in well-formed wrapper frames on the same connection. Each is
+    # answered (an exception-response, or a refusing AARE) and none ends the session.
+    answered = [0]
+    with socket.create_connection(("127.0.0.1", board.dlms_port), timeout=30) as s:
+        reader = threading.Thread(target=_drain, args=(s, answered), daemon=True)
+        reader.start()
+        batch = bytearray(_wrapped(AARQ_PUBLIC))
+        for i in range(3_000):
+            if i % 25 == 24:
+                # A garbage AARQ is refused and ends the association it arrived in (so does
+                # a release): associate again now and then, so the garbage keeps reaching
+                # the service decoders rather than only the "not associated" answer.
+                batch += _wrapped(AARQ_PUBLIC)
+            batch += _wrapped(_malformed_apdu(rng, i))
+            if len(batch) > 4096:
+                s.sendall(batch)
+                batch = bytearray()
+            sent += 1
+        s.sendall(batch)
+        time.sleep(1)
+        s.shutdown(socket.SHUT_WR)
+        reader.join(20)
+        assert not reader.is_alive(), "the meter kept the connection open" + board.console_tail()
+    # Every bad APDU got an answer of at least a wrapper header and a 3-byte
+    # exception-response: none was dropped silently or ended the connection.
+    assert answered[0] >= 3_000 * (8 + 3)
+    assert sent >= 13_000
     # Valid sessions are still served on both transports, and the meter kept metering.
     for transport, port in (("hdlc", board.hdlc_port), ("wrapper", board.dlms_port)):
         out = board.read_local_port(transport, port)
