@@ -15,6 +15,10 @@ from board.bundle import Hardware
 # Keypad matrix behind the expander: rows on P0-P3, columns on P4-P7 (board/README.md).
 # Row-major; the fourth column carries A and B, its two lower positions are not fitted.
 KEYMAP_4X4 = "123A456B789 *0# "
+# The I2C bus carries the RV-3032 (up to 400 kHz) and the PCF8574, a Standard-mode part
+# (100 kHz, NXP PCF8574 data sheet Rev. 5 §2): the bus runs at the slower device's limit.
+# MicroPython's default (400 kHz on ESP32 and RP2040) would be out of the expander's spec.
+I2C_HZ = 100_000
 
 
 def _keypad_pins(i2c, address):
@@ -30,7 +34,7 @@ def safe_mode_requested(pins, i2c_id):
 
     try:
         Pin = machine.Pin
-        i2c = machine.I2C(i2c_id, scl=Pin(pins["i2c_scl"]), sda=Pin(pins["i2c_sda"]))
+        i2c = machine.I2C(i2c_id, scl=Pin(pins["i2c_scl"]), sda=Pin(pins["i2c_sda"]), freq=I2C_HZ)
         rows, cols = _keypad_pins(i2c, pins["keypad_addr"])
     except OSError:
         return False  # no keypad answering: cannot be held
@@ -64,7 +68,7 @@ def build(name, pins, spi_id, i2c_id, uart_id, afe="ade7953"):
         mosi=Pin(pins["spi_mosi"]),
         miso=Pin(pins["spi_miso"]),
     )
-    i2c = machine.I2C(i2c_id, scl=Pin(pins["i2c_scl"]), sda=Pin(pins["i2c_sda"]), freq=400_000)
+    i2c = machine.I2C(i2c_id, scl=Pin(pins["i2c_scl"]), sda=Pin(pins["i2c_sda"]), freq=I2C_HZ)
 
     cs_afe = Pin(pins["cs_afe"], Pin.OUT, value=1)
     if afe == "atm90e32":
@@ -105,8 +109,13 @@ def build(name, pins, spi_id, i2c_id, uart_id, afe="ade7953"):
     hw.uart = machine.UART(
         uart_id, baudrate=9600, tx=Pin(pins["uart_tx"]), rx=Pin(pins["uart_rx"]), rxbuf=1024
     )
-    hw.new_timer = lambda period_ms, cb: machine.Timer(
-        -1 if name == "pico" else 0, mode=machine.Timer.PERIODIC, period=period_ms, callback=cb
+    # ESP32: hardware timers 0-3, one per slot (board/bundle.py new_timer); RP2040: only
+    # virtual timers (id -1), each call a new one.
+    hw.new_timer = lambda period_ms, cb, timer_id=0: machine.Timer(
+        -1 if name == "pico" else timer_id,
+        mode=machine.Timer.PERIODIC,
+        period=period_ms,
+        callback=cb,
     )
     hw.new_wdt = lambda timeout_ms: machine.WDT(timeout=timeout_ms)
     hw.reset = machine.reset

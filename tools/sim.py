@@ -13,6 +13,7 @@ and afterwards turns the display dump into a PNG and prints a summary.
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -39,41 +40,106 @@ def parse_date(text):
     return days * 86400
 
 
+def _number(text, what):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%s is a number, not %r" % (what, text)) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError("%s must be finite, not %r" % (what, text))
+    return value
+
+
 def parse_speed(text):
     if text == "max":
         return "max"
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("speed is 'max' or a number (1 = real time)") from None
+        value = _number(text, "speed")
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            "speed is 'max' or a positive number (1 = real time), not %r" % text
+        ) from None
     if value <= 0:
-        raise argparse.ArgumentTypeError("speed must be positive")
+        raise argparse.ArgumentTypeError("speed must be positive, not %r" % text)
     return value
+
+
+def parse_days(text):
+    value = _number(text, "days")
+    if value <= 0:
+        raise argparse.ArgumentTypeError("days must be positive, not %r" % text)
+    return value
+
+
+def parse_history_days(text):
+    value = _number(text, "history days")
+    if value < 0:
+        raise argparse.ArgumentTypeError("history days must be >= 0, not %r" % text)
+    return value
+
+
+def parse_tick_s(text):
+    # board/sim.py accepts 1..300 s: the ADE7953's LINECYC window and the ATM90E32's 16-bit
+    # energy registers bound it (see options_from_args).
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "tick is a whole number of seconds, not %r" % text
+        ) from None
+    if not 1 <= value <= 300:
+        raise argparse.ArgumentTypeError("tick must be 1..300 s, not %r" % text)
+    return value
+
+
+def parse_port(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a TCP port is a number, not %r" % text) from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a TCP port is 0..65535 (0 = off), not %r" % text)
+    return value
+
+
+LOAD_HELP = (
+    "london: the household's half-hourly profile in data/ (default)\n"
+    "constant: 2 kW at PF 0.95 lagging\n"
+    "varied: a repeating day of import, export, reactive both ways,\n"
+    "  low load, no load, a 30-minute outage and, on the ATM90E32,\n"
+    "  a phase loss (board/sim.py varied_program)"
+)
 
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--days", type=float, help="stop after this many simulated days")
+    p.add_argument("--days", type=parse_days, help="stop after this many simulated days")
     p.add_argument("--speed", type=parse_speed, default=1, help="'max' or sim seconds per second")
     p.add_argument("--out", help="directory for the outputs when the run ends")
     p.add_argument("--afe", choices=("ade7953", "atm90e32"), default="ade7953")
-    p.add_argument("--load", choices=("london", "constant"), default="london")
+    p.add_argument(
+        "--load", choices=("london", "constant", "varied"), default="london", help=LOAD_HELP
+    )
     p.add_argument("--start", type=parse_date, help="simulated start date (UTC), YYYY-MM-DD")
     p.add_argument("--fram-image", help="FRAM image file kept across runs (default: in --out)")
     p.add_argument("--display", choices=("terminal", "none"), help="where the LCD is shown")
-    p.add_argument("--dlms-port", type=int, default=4059, help="DLMS wrapper port (0 = off)")
-    p.add_argument("--hdlc-port", type=int, default=4061, help="HDLC-over-TCP port (0 = off)")
+    p.add_argument(
+        "--dlms-port", type=parse_port, default=4059, help="DLMS wrapper port (0 = off)"
+    )
+    p.add_argument(
+        "--hdlc-port", type=parse_port, default=4061, help="HDLC-over-TCP port (0 = off)"
+    )
     p.add_argument(
         "--history-days",
-        type=float,
+        type=parse_history_days,
         default=0,
-        help="first run this many simulated days at full speed (populated profiles and logs)",
+        help="first run this many simulated days at full speed\n(populated profiles and logs)",
     )
     p.add_argument(
         "--tick-s",
-        type=int,
-        help="metering window in s (default 1; for --speed max runs longer than 7 days 300 on "
-        "the ADE7953, 60 on the ATM90E32)",
+        type=parse_tick_s,
+        help="metering window in s, 1..300 (default 1; for --speed max runs\n"
+        "longer than 7 days 300 on the ADE7953, 60 on the ATM90E32)",
     )
     return p
 
@@ -88,12 +154,6 @@ def options_from_args(args):
         # hold 204.8 Wh per phase per read, chips.md §2.4).
         long_fast = args.speed == "max" and args.days is not None and args.days > 7
         tick_s = (300 if args.afe == "ade7953" else 60) if long_fast else 1
-    for name in ("dlms_port", "hdlc_port"):
-        port = getattr(args, name)
-        if not 0 <= port <= 65535:
-            raise SystemExit("--%s must be 0..65535" % name.replace("_", "-"))
-    if args.history_days < 0:
-        raise SystemExit("--history-days must be >= 0")
     opts = {
         "afe": args.afe,
         "speed": args.speed,
@@ -104,8 +164,6 @@ def options_from_args(args):
         "history_days": args.history_days,
     }
     if args.days is not None:
-        if args.days <= 0:
-            raise SystemExit("--days must be positive")
         opts["days"] = args.days
     if args.start is not None:
         opts["start_utc"] = args.start
@@ -131,13 +189,14 @@ def convert_display(out_dir):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.days is None and args.speed == "max":
+        parser.error("--speed max needs --days (otherwise it never stops)")
+    opts = options_from_args(args)
     binary = micropython_binary()
     if binary is None:
         raise SystemExit(INSTALL_HINT)
-    opts = options_from_args(args)
-    if args.days is None and args.speed == "max":
-        raise SystemExit("--speed max needs --days (otherwise it never stops)")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(opts, f)
         opts_path = f.name
