@@ -66,6 +66,7 @@ class App:
         self._service_left_ms = 0
         self._service_feed_ref = self._service_feed  # bound once: the timer calls it in an ISR
         self.ui_runs = 0
+        self.keypad_errors = 0
         self._ui_seen_at_tick = 0
         self.started_ms = hw.ticks_ms()
         self.first_tick_ms = None
@@ -127,7 +128,14 @@ class App:
             self.ui_runs += 1
             self._ui_seen_at_tick = self.meter.ticks
             if hw.keypad is not None:
-                key = hw.keypad.scan()
+                try:
+                    key = hw.keypad.scan()
+                except OSError:
+                    # The keypad sits behind an I2C expander on the real boards: a loose
+                    # cable must cost the keys, not the meter (an escape here would crash
+                    # the loop and reset-loop the board). Counted for status().
+                    key = None
+                    self.keypad_errors += 1
                 if key is not None and self.screen is not None:
                     self.screen.on_key(key)
             if self.screen is not None:
@@ -222,6 +230,7 @@ class App:
             "board": hw.name,
             "ticks": self.meter.ticks,
             "read_errors": self.meter.read_errors,
+            "keypad_errors": self.keypad_errors,
             "running": self.running,
             "first_tick_ms": self.first_tick_ms,
             # MicroPython only (None under CPython, which has no gc.mem_free/mem_alloc).

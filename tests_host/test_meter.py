@@ -150,3 +150,12 @@ def test_watchdog_is_fed_by_a_healthy_loop_only_and_a_service_session_is_bounded
     assert r["stall"] == [12, 5, True, True]
     # Service hold of 5 s: fed at 1, 2, 3, 4, 5 s; expiry 8 s after the last feed.
     assert r["service"] == [5, 13_000]
+
+
+@pytest.mark.parametrize("afe", ["ade7953", "atm90e32"])
+def test_a_failing_keypad_costs_the_keys_not_the_meter(interp, afe):
+    ticks, ui_runs, errors, reset, reported = run_scenario(
+        interp, "sc_meter", "keypad_fault_keeps_metering", afe
+    )
+    assert ticks == 11 and ui_runs == ticks and errors == ui_runs  # one failed scan per redraw
+    assert reset is False and reported == errors

@@ -478,5 +478,10 @@ def enable_irq(state=0):
     return None
 
 
+def reset():
+    """machine.reset(): on the virtual board the process ends with status 3 (board/sim.py)."""
+    raise SystemExit(3)
+
+
 def unique_id():
     return b"\x0e\x5e\x00\x00\x00\x01"

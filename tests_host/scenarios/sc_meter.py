@@ -258,3 +258,23 @@ def watchdog_rules(afe):
     service = [wdt.feeds - feeds0, expired_after_ms]
     meter_app.end_service_hold()
     return {"healthy": healthy, "stall": stall, "service": service}
+
+
+def keypad_fault_keeps_metering(afe):
+    """A keypad whose bus fails (the PCF8574 cable pulled): scans raise OSError. The UI task
+    counts the errors and goes on drawing; the meter keeps ticking and the watchdog fed."""
+    hw, meter_app = _boot(0.01, 1, "constant", afe)
+
+    class PulledKeypad:
+        def scan(self):
+            raise OSError(5)  # EIO, as hal/pcf8574.py raises on a NACK
+
+    hw.keypad = PulledKeypad()
+    _run_until(hw, meter_app, 10)
+    return [
+        meter_app.meter.ticks,
+        meter_app.ui_runs,
+        meter_app.keypad_errors,
+        hw.sim.watchdog_reset,
+        meter_app.status()["keypad_errors"],
+    ]
