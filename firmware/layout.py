@@ -86,6 +86,7 @@ CONFIG_RECORDS = (
     ("logmeta", 16),  # firmware/events.py: event-log clear watermark
     ("security", 96),  # firmware/cosem/security.py: LLS password, system title, HLS key sets
     ("seccount", 32),  # firmware/cosem/security.py: invocation counters, auth lockout
+    ("keys", 112),  # firmware/cosem/security.py: HLS key sets + master keys after a key transfer
 )
 CONFIG_AREA = const(8192)
 SUPERBLOCK_PAYLOAD = const(16)

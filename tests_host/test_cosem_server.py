@@ -153,3 +153,160 @@ def test_smets2_channel_logs_keep_13_and_3_months(interp):
     }
     assert r["rimport"]["rows"] == kept and r["rimport"]["first_value"] == 7
     assert r["rexport"]["rows"] == kept and r["rexport"]["last_value"] == 3
+
+
+# Security Log codes (firmware/cosem/security.py)
+INTEGRITY = 0x8F1E
+UNAUTHORISED = 0x8F3E
+LACKS_AUTHORITY = 0x8F30
+LOCKOUT = 0xF040
+CREDENTIALS_UPDATED = 0x8F70
+DATA_CHANGED = 0xF041  # Event Log
+
+
+def test_service_specific_glo_requests_get_the_same_form_back(interp):
+    # IEC 62056-5-3 / dlms.md §6: C8 -> CC, C9 -> CD, CB -> CF, SC 0x30, the meter's next
+    # own IC (AARE 1, f(CtoS) 2, then one per reply); the decrypted replies are exact.
+    r = run_scenario(interp, "sc_cosem", "glo_service_forms")
+    assert r["hls_cb"] == [0xCF, 0x30, 3, "c701c0000100"]  # reply_to_HLS sent as CB (Gurux)
+    # clock 2024-01-01 (Monday) 12:00:00, deviation 0x8000, status 0
+    assert r["get_cc"] == [0xCC, 0x30, 4, "c401c100090c07e80101010c000000800000"]
+    assert r["get_ai_cc"] == [0xCC, 0x30, 5, "c401c10002020f00161e"]
+    assert r["action_cf"] == [0xCF, 0x30, 6, "c701c10000"]  # shift_time +5 s applied
+    assert r["set_cd_operator"] == [0xCD, 0x30, 7, "c501c103"]  # MPAN: config level only
+    # glo-get around a SET, glo-set around a GET, SC 0x10, ded-get/set/action (D0/D1/D3:
+    # no dedicated key here), general-ded-ciphering (DC), general-ciphering (DD): each is
+    # exception-response deciphering-error and one 0x8F1E entry.
+    assert r["refused"] == {
+        "c8_with_set": "d80105",
+        "c9_with_get": "d80105",
+        "c8_sc10": "d80105",
+        "ded_d0": "d80105",
+        "ded_d1": "d80105",
+        "ded_d3": "d80105",
+        "general_ded_dc": "d80105",
+        "general_dd": "d80105",
+    }
+    assert r["refused_logged"] == [INTEGRITY] * 8
+    assert r["after"] == [0xCC, 0x30, 8, "c401c10002020f00161e"]  # the association holds
+    assert r["config_hls_db"] == 0xDB  # general-glo request -> general-glo reply
+    assert r["set_cd"] == [0xCD, 0x30, 4, "c501c100"]
+    assert r["mpan_cc"] == [0xCC, 0x30, 5, "c401c1000903616263"]
+    # Any protected APDU in a plain association: service-not-allowed, service-not-supported.
+    assert r["in_public"] == {
+        t: "d80102" for t in ("c8", "c9", "cb", "d0", "d1", "d3", "db", "dc", "dd")
+    }
+    assert r["internal_errors"] == 0
+
+
+def test_hls_lockout_per_client_survives_a_power_cut(interp):
+    r = run_scenario(interp, "sc_cosem", "hls_lockout")
+    rejected = "6117a109060760857405080103a203020101a305a10302010d"  # permanent, auth failure
+    locked = "6117a109060760857405080103a203020102a305a10302010d"  # transient, auth failure
+    assert r["c1_fail"] == [rejected] * 3  # AARQ ciphered with the other key set
+    assert r["c1_stoc"] == [["c701c0fa00", True]] * 2  # wrong f(StoC): refused, dropped
+    assert r["c1_counts"] == [3, 4, 0]  # the fifth failure locks and restarts the count
+    assert r["c1_locked"] is True
+    assert r["c1_right_while_locked"] == locked
+    assert r["c1_peer_ic_unchanged"] is True  # a locked SAP's AARQ is not even deciphered
+    assert r["c2_unaffected"] == "c701c0000100"  # reply_to_HLS success for client 2
+    assert r["c17_unaffected"] == "6129a109060760857405080101a203020100a305"
+    assert r["c2_success_clears"] == ["c701c0000100", 0]  # 4 failures, then success: 0
+    assert r["c2_counts"] == [1, 2, 3, 4, 1, 2, 3, 4, 0]
+    assert r["c2_locked"] is True
+    assert r["c2_right_while_locked"] == locked
+    # Every failure logged with its SAP: wrong keys = 0x8F1E (deciphering) + 0x8F3E, wrong
+    # f(StoC) = 0x8F3E; the fifth adds 0xF040; a refused attempt while locked 0x8F3E.
+    keys = [[INTEGRITY, 1], [UNAUTHORISED, 1]]
+    stoc = [[UNAUTHORISED, 1]]
+    c1 = keys * 3 + stoc * 2 + [[LOCKOUT, 1]] + stoc
+    keys2 = [[INTEGRITY, 2], [UNAUTHORISED, 2]]
+    stoc2 = [[UNAUTHORISED, 2]]
+    c2 = (keys2 + stoc2) * 2 + (keys2 + stoc2) * 2 + keys2 + [[LOCKOUT, 2]] + stoc2
+    assert r["log"] == c1 + c2
+    assert r["after_cut"] == {
+        "locked": [True, True],
+        "failures": [0, 0],
+        "c1_right": locked,
+        "c2_right": locked,
+    }
+    assert r["at_899s"] == [True, locked]
+    assert r["at_900s"] == [False, "c701c0000100", "c701c0000100"]  # lock end = start + 900 s
+    assert r["log_after_cut"] == [[UNAUTHORISED, 1], [UNAUTHORISED, 2], [UNAUTHORISED, 1]]
+    assert r["internal_errors"] == 0
+
+
+def test_key_transfer_end_to_end(interp):
+    r = run_scenario(interp, "sc_cosem", "key_transfer")
+    assert r["operator_before"] == "c701c0000100"
+    # A failed unwrap (wrong master key, altered blob, or one bad key among good ones):
+    # action-result other-reason, 0x8F1E with the SAP, and only the client IC and the
+    # Security Log moved; the keys in force are unchanged.
+    assert r["unwrap_refused"] == {
+        k: "c701c1fa00" for k in ("wrong_kek", "tampered", "tampered_2nd")
+    }
+    assert r["unwrap_refused_log"] == [[INTEGRITY, 2]] * 3
+    assert r["unwrap_refused_changed"] == ["log_security", "seccount"]
+    assert r["keys_unchanged"] is True
+    assert r["malformed"] == {
+        "not_array": "c701c10c00",  # type-unmatched
+        "empty": "c701c10c00",
+        "broadcast": "c701c10b00",  # object-unavailable: no broadcast key on this meter
+        "key_id_4": "c701c10c00",
+        "twice": "c701c10c00",
+        "short": "c701c10c00",
+        "unsigned_id": "c701c10c00",
+    }
+    assert r["malformed_log"] == []
+    assert r["operator_denied"] == "c701c10300"  # read-write-denied: config level only
+    assert r["operator_denied_log"] == [[LACKS_AUTHORITY, 1]]
+    assert r["operator_peer_ic"] == 602
+    # Client 2 changes key set 0 (EK + AK): success; 0x8F70 value = key set 0 << 8 | ids
+    # 0 and 2; CoP 10 data-changed in the Event Log; the new set is in the "keys" record.
+    assert r["transfer_ks0"] == "c701c10000"
+    assert r["transfer_ks0_log"] == [[CREDENTIALS_UPDATED, 0x005]]
+    assert r["transfer_ks0_event"] == [[DATA_CHANGED, 2]]
+    assert r["transfer_ks0_changed"] == ["keys", "log_event", "log_security", "seccount"]
+    assert r["peer_ic_after"] == [0, 13]  # key set 0's client IC reset; key set 1 untouched
+    assert r["old_operator_session"] == "d80105"  # the open operator session is cut off
+    assert r["old_keys"] == "0d"  # AARQ with the old keys: authentication failure
+    assert r["new_keys_ic1"] == "c701c0000100"  # new keys, client IC starting again at 1
+    assert r["new_keys_replay"] == "0d"  # the same IC again is a replay
+    # Client 2 changes its own key set (EK, AK, master key): the reply comes under the keys
+    # of the request; from the next APDU on only the new keys work.
+    assert r["transfer_ks1"] == "c701c10000"
+    assert r["transfer_ks1_log"] == [[CREDENTIALS_UPDATED, 0x10D]]  # set 1, ids 0, 2, 3
+    assert r["same_session_old_keys"] == "d80105"
+    assert r["same_session_new_keys"] == "c401c10002020f00161e"
+    assert r["old_kek"] == "c701c1fa00"  # wrapped under the replaced master key
+    assert r["new_kek"] == "c701c10000"
+    assert r["kek_log"] == [[INTEGRITY, 2], [CREDENTIALS_UPDATED, 0x104]]
+    assert r["same_again"] == "c701c10000"  # the key in force again: nothing to write
+    assert r["same_again_changed"] == ["seccount"]
+    assert r["config_old_keys"] == "0d"
+    assert r["config_new_keys"] == "c701c0000100"
+    assert r["internal_errors"] == 0
+    # Rebuilt over the same FRAM (power cut): the new keys hold, the old ones are refused.
+    rec = "01" + "00" * 15  # version 1, no IC reset pending
+    rec += "2b7e151628aed2a6abf7158809cf4f3c" + "6bc1bee22e409f96e93d7e117393172a"
+    rec += "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"  # key set 0: new EK, new AK, default KEK
+    rec += "ae2d8a571e03ac9c9eb76fac45af8e51" + "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf"
+    rec += "f69f2445df4f9b17ad2b417be66c3710"  # key set 1: new EK, AK back, new KEK
+    assert r["rebuilt"] == {
+        "ks0_old": "0d",
+        "ks0_new": "c701c0000100",
+        "ks1_old": "0d",
+        "ks1_new": "c701c0000100",
+        "keys_record": rec,
+        "internal_errors": 0,
+    }
+
+
+def test_key_transfer_is_power_cut_safe(interp):
+    # A cut after every byte the meter writes while handling the key_transfer (client IC,
+    # "keys" record, IC reset, Security/Event Log entries, own IC reservation).
+    r = run_scenario(interp, "sc_cosem", "key_transfer_power_cut", 1)
+    assert r["total_bytes"] == 292
+    assert r["reply"] == "c701c10000"
+    assert r["bad"] == []  # never a mix, never the new keys with the old IC mark
+    assert r["outcomes"] == {"old": 128, "new": 165}  # 293 cut points

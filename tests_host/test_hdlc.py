@@ -138,10 +138,11 @@ def test_server_link_rules(interp):
     assert r["snrm_4byte"] == [[c, s, "UA", False]]
     assert r["ua_info"] == "818012050180060180070400000001080400000001"
     assert r["other_client_ignored"] == []
-    # 300-byte answer: LLC + 125, 128, 47 bytes; RR N(R)=V(S)-1 repeats, RNR holds.
+    # 300-byte answer: LLC + 125, 128, 47 bytes; RR N(R)=V(S)-1 repeats; a polled RNR is
+    # answered RR F=1 with our N(R) and holds the next segment until the client's RR.
     assert r["get_big"] == [[c, s, "I N(S)=0 N(R)=1 P/F=1", True]]
     assert r["rr_lost_repeat"] == [[c, s, "I N(S)=0 N(R)=1 P/F=1", True]]
-    assert r["rnr"] == []
+    assert r["rnr"] == [[c, s, "RR N(R)=1", False]]
     assert r["rr_next"] == [[c, s, "I N(S)=1 N(R)=1 P/F=1", True]]
     assert r["rr_last"] == [[c, s, "I N(S)=2 N(R)=1 P/F=1", False]]
     assert r["segments"] == [128, 128, 47]
@@ -183,3 +184,23 @@ def test_server_negotiation_and_limits(interp):
     assert r["overflow"] == ["FRMR", "124004"]  # reassembly above max_apdu (64)
     assert r["delivered"] == 0
     assert r["bad_snrm"] == ["DM", 0]
+
+
+def test_rnr_is_answered_and_holds_the_segment(interp):
+    # IEC 62056-46 (NRM, ISO/IEC 13239): a secondary station that is polled must answer,
+    # with the final bit set. RNR = the client is busy, so the answer is RR, never an I-frame.
+    r = run_scenario(interp, "sc_cosem", "hdlc_rnr")
+    assert r["first"] == ["I N(S)=1 N(R)=2 P/F=1"]  # first segment of the GET reply
+    # 7E | A0 07 | dst 21 (client 16) | src 03 (LD 1) | control 51 = RR N(R)=2 F=1 |
+    # FCS 11 42 (CRC-16/X.25 of A0 07 21 03 51, LSB first) | 7E
+    rr_f = "7ea00721035111427e"
+    assert r["rnr_poll"] == [rr_f]
+    assert r["rnr_no_poll"] == []  # not polled: a secondary says nothing
+    assert r["rnr_poll_again"] == [rr_f]  # still busy: still no segment
+    assert r["rnr_poll_nr1"] == [rr_f]  # N(R)=1 (our N(S)=1 was lost): held as well
+    assert r["rr_repeat_same"] is True  # RR N(R)=1 then repeats that segment byte for byte
+    assert r["after_rr"] == [["I N(S)=2 N(R)=2 P/F=1"]]  # RR N(R)=2: the held last segment
+    assert r["segments"] == [128, 109]
+    assert r["reassembled_ok"] is True  # LLC E6 E7 00 + the same APDU as served directly
+    assert r["rnr_idle"] == [rr_f]  # nothing pending: a polled RNR is still answered
+    assert r["vs_vr"] == [3, 2]

@@ -6,7 +6,7 @@ reliability.md §5). Client SAP -> level, mechanism, key set:
     SAP 16  PUBLIC    no authentication, LN context      display-grade reads only
     SAP 17  READER    LLS password, LN context           every readable object
     SAP  1  OPERATOR  HLS-GMAC, LN ciphered, key set 0   + clock set/sync (time-set, ops)
-    SAP  2  CONFIG    HLS-GMAC, LN ciphered, key set 1   + identity, password (config/keys)
+    SAP  2  CONFIG    HLS-GMAC, LN ciphered, key set 1   + identity, password, key transfer
 
 A level includes the rights of the levels below it. The AARQ must name the context and
 mechanism of its SAP, else the AARE is rejected (context 2 / mechanism 11-12 diagnostics).

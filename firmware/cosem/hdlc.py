@@ -8,6 +8,7 @@ Frame: 7E | format(2) | dst(1/2/4) | src(1/2/4) | control | [HCS(2) | info] | FC
   info. Both CRC-16/X.25 sent LSB first (lib/crc.py).
 - LLC E6 E6 00 (request) / E6 E7 00 (response) opens the first segment of an APDU.
 - Control: I = N(R)<<5 | P/F<<4 | N(S)<<1; RR = N(R)<<5 | P/F<<4 | 1, RNR ... | 5;
+  RNR from the client = "busy": segments wait for its RR; polled (P=1), we answer RR F=1.
   U-frames with P/F (0x10) masked: SNRM 83, DISC 43, UA 63, DM 0F, FRMR 87, UI 03.
 - SNRM/UA parameters: 81 80 <len> then (id, len, value) for 05 max info TX, 06 max info RX,
   07 window TX, 08 window RX (each side states its own transmit/receive view).
@@ -571,7 +572,10 @@ class HdlcServer:
             self._i_frame(fr, ns, nr, pf)
         elif kind == RR:
             self._rr(nr, pf)
-        # RNR: the peer is busy; the next segment waits for its RR.
+        elif pf:
+            self._rnr_poll()
+        # RNR without the poll bit: the peer is busy and has not given us the line; in NRM a
+        # secondary station transmits only when polled, so nothing goes out.
 
     def _check_nr(self, nr):
         # Window 1: N(R) acknowledges our last I-frame (V(S)) or asks to repeat it (V(S)-1).
@@ -707,6 +711,16 @@ class HdlcServer:
         if not more:
             self._pending = None
         self._send(memoryview(out)[:n])
+
+    def _rnr_poll(self):
+        """RNR with the poll bit (ISO/IEC 13239 receive not ready; IEC 62056-46 NRM).
+
+        A polled secondary station must answer with the final bit set, even when it may not
+        send I-frames: the peer is busy, so the answer is RR F=1 with our current N(R) (we
+        are ready to receive) and any segment still to send (or to repeat, if N(R) asked for
+        it) is held until the peer clears its busy condition with RR.
+        """
+        self._send_s(RR)
 
     def _rr(self, nr, pf):
         if self._txi_n and nr == (self.vs - 1) & 7:

@@ -660,13 +660,22 @@ def _array_head(n):
 
 class SecuritySetup(CosemObject):
     """0-0:43.0.e.255 for key set e (SAP 1: e = 0, SAP 2: e = 1). Policy 3 = authenticated
-    and encrypted, suite 0. Methods (security_activate, key transfer) are not offered."""
+    and encrypted, suite 0. Method 1 security_activate is not offered; method 2 key_transfer
+    (Blue Book class 64 v0 "global_key_transfer"): parameter array of key_data structure
+    {key_id enum, key_wrapped octet-string}, key_id 0 global unicast encryption key, 1 global
+    broadcast key, 2 authentication key, 3 master key (KEK); each key AES-key-wrapped (RFC
+    3394) under this key set's master key. Only the configuration level may invoke it, on
+    either object: it changes the keys of the level that owns the object (firmware/cosem/
+    security.py transfer_keys). Results: success (0); a malformed parameter, an unknown or
+    repeated key_id or a wrapped key that is not 24 bytes (an AES-128 key) type-unmatched
+    (12); key_id 1 object-unavailable (11: the meter has no broadcast key); a failed unwrap
+    other-reason (250), logged, nothing changed."""
 
     class_id = 64
 
     def __init__(self, keyset, ln, read_min=OP):
         a = (read_min, NEVER)
-        super().__init__(ln, (a, a, a, a, a), (NEVER, NEVER))
+        super().__init__(ln, (a, a, a, a, a), (NEVER, CF))
         self.keyset = keyset
 
     def get(self, attr, ctx, selector, param):
@@ -681,6 +690,42 @@ class SecuritySetup(CosemObject):
         if attr == 5:
             return (axdr.OCTET_STRING, server.security.title)
         return super().get(attr, ctx, selector, param)
+
+    def action(self, method, param, ctx):
+        if method != 2:
+            return apdu.DAR_READ_WRITE_DENIED, None
+        items = _key_data(param)
+        if isinstance(items, int):
+            return items, None
+        server, assoc = ctx
+        changed = server.security.transfer_keys(self.keyset, items, assoc.sap)
+        if changed < 0:
+            return apdu.DAR_OTHER, None
+        if changed:
+            server.data_changed(assoc)
+        return apdu.DAR_SUCCESS, None
+
+
+def _key_data(param):
+    """key_transfer parameter -> [(key_id, wrapped)] or a Data-Access-Result."""
+    if param is None or param[0] != axdr.ARRAY or not param[1] or len(param[1]) > 3:
+        return apdu.DAR_TYPE_UNMATCHED
+    out = []
+    seen = 0
+    for it in param[1]:
+        if it[0] != axdr.STRUCTURE or len(it[1]) != 2:
+            return apdu.DAR_TYPE_UNMATCHED
+        kid, wrapped = it[1]
+        if kid[0] != axdr.ENUM or wrapped[0] != axdr.OCTET_STRING:
+            return apdu.DAR_TYPE_UNMATCHED
+        k = kid[1]
+        if k == 1:
+            return apdu.DAR_OBJECT_UNAVAILABLE
+        if k not in (0, 2, 3) or seen & (1 << k) or len(wrapped[1]) != 24:
+            return apdu.DAR_TYPE_UNMATCHED
+        seen |= 1 << k
+        out.append((k, bytes(wrapped[1])))
+    return out
 
 
 # ---------------------------------------------------------------- identity (FRAM record)

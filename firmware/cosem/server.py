@@ -53,6 +53,12 @@ METER_MAX_PDU = const(1024)
 CIPHER_OVERHEAD = const(30)  # DB 08 title(8) len(3) SC IC(4) tag(12)
 _D = const(16)  # where response data starts in the build buffer (room for any header)
 _CIPHERED_TAGS = (0xDB, apdu.GLO_GET_REQUEST, apdu.GLO_SET_REQUEST, apdu.GLO_ACTION_REQUEST)
+# Every protected request of the XDLMS-APDU list (IEC 62056-5-3): the glo forms above and
+# ded-get/set/action (D0/D1/D3), general-ded-ciphering (DC), general-ciphering (DD) and
+# general-signing (DF). The meter uses no dedicated key and no signing: in a ciphered
+# association those are refused like a bad tag (deciphering-error, 0x8F1E); in a plain one
+# every protected APDU is refused alike (service-not-allowed, service-not-supported).
+_PROTECTED_TAGS = _CIPHERED_TAGS + (0xD0, 0xD1, 0xD3, 0xDC, 0xDD, 0xDF)
 _LN_ASSOCIATION = b"\x00\x00\x28\x00\x00\xff"
 
 
@@ -217,11 +223,14 @@ class CosemServer:
                     apdu.STATE_SERVICE_NOT_ALLOWED, apdu.SERVICE_DECIPHERING_ERROR
                 )
             limit = a.send_limit - CIPHER_OVERHEAD
+            # The reply goes out under the keys of the request even if the request itself
+            # changed them (key_transfer): the client can only read it with those.
+            keys = self.security.keys[a.keyset]
             resp = self._service(a, plain, limit)
             if resp is None:
                 return None
-            return self.security.protect(a.keyset, resp, form)
-        if tag in _CIPHERED_TAGS:
+            return self.security.protect(a.keyset, resp, form, keys)
+        if tag in _PROTECTED_TAGS:
             return self._exception(apdu.STATE_SERVICE_NOT_ALLOWED, apdu.SERVICE_NOT_SUPPORTED)
         return self._service(a, data, a.send_limit)
 
