@@ -125,7 +125,7 @@ def test_uart_task_answers_snrm_and_aarq(interp):
     assert r["tx"][len(ua) :].startswith(
         "7ea0372103306c7ce6e7006129a109060760857405080101a2030201"
     )
-    assert r["associations"] == 1 and r["errors"] == 0
+    assert r["associations"] == 1 and r["errors"] == 0 and r["overruns"] == 0
 
 
 def test_smets2_channel_logs_keep_13_and_3_months(interp):

@@ -508,41 +508,28 @@ def measure(rows=960, gets=500):
 
 
 def uart_session():
-    """firmware/comms.serve_uart on a loop-back UART: SNRM -> UA, AARQ -> AARE, as captured."""
+    """firmware/comms.serve_uart on the virtual board's UART (hal/sim/machine.UART, the same
+    class board/sim.py would wire): SNRM -> UA, AARQ -> AARE, as captured."""
     import asyncio
 
     from firmware import comms
     from firmware.cosem import hdlc
+    from hal.sim.machine import UART
 
     srv = CosemServer(_filled_meter(5))
-
-    class Uart:
-        def __init__(self):
-            self.rx = bytearray()
-            self.tx = bytearray()
-
-        def any(self):
-            return len(self.rx)
-
-        def readinto(self, b, n):
-            n = min(n, len(self.rx))
-            b[:n] = self.rx[:n]
-            self.rx = self.rx[n:]
-            return n
-
-        def write(self, b):
-            self.tx.extend(b)
-            return len(b)
-
-    u = Uart()
-    u.rx.extend(b"\x7e\x00garbage\x7e")  # noise first: dropped by the deframer
-    u.rx.extend(hdlc.encode_frame(b"\x03", b"\x21", hdlc.u_control(hdlc.SNRM)))
+    u = UART(1, baudrate=9600, rxbuf=1024)
+    u.peer_write(b"\x7e\x00garbage\x7e")  # noise first: dropped by the deframer
+    u.peer_write(hdlc.encode_frame(b"\x03", b"\x21", hdlc.u_control(hdlc.SNRM)))
     aarq_ = bytes.fromhex("601da109060760857405080101be10040e01000000065f1f0400401e5dffff")
-    u.rx.extend(hdlc.encode_frame(b"\x03", b"\x21", hdlc.i_control(0, 0), b"\xe6\xe6\x00" + aarq_))
+    u.peer_write(
+        hdlc.encode_frame(b"\x03", b"\x21", hdlc.i_control(0, 0), b"\xe6\xe6\x00" + aarq_)
+    )
+    tx = bytearray()
 
     async def main():
         t = asyncio.create_task(comms.serve_uart(u, srv))
         await asyncio.sleep(0.1)
+        tx.extend(u.peer_read())
         t.cancel()
         try:
             await t
@@ -550,7 +537,12 @@ def uart_session():
             pass
 
     asyncio.run(main())
-    return {"tx": _h(u.tx), "associations": srv.associations(), "errors": comms.STATS["errors"]}
+    return {
+        "tx": _h(tx),
+        "associations": srv.associations(),
+        "errors": comms.STATS["errors"],
+        "overruns": u.overruns,
+    }
 
 
 def smets_channel_logs(periods=5000):
