@@ -342,7 +342,7 @@ class UART:
         if nbytes < 0 or nbytes > len(self._rx):
             nbytes = len(self._rx)
         out = bytes(self._rx[:nbytes])
-        del self._rx[:nbytes]
+        self._rx = self._rx[nbytes:]  # MicroPython's bytearray has no slice deletion
         return out
 
     def readinto(self, buf, nbytes=-1):
@@ -352,7 +352,7 @@ class UART:
         n = min(n, len(self._rx))
         for i in range(n):
             buf[i] = self._rx[i]
-        del self._rx[:n]
+        self._rx = self._rx[n:]
         return n
 
     def write(self, buf):
