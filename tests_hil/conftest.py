@@ -36,8 +36,10 @@ STATUS = "import firmware.app as app\nemit(app.status())"
 # Board names reported by status() for each deploy target (docs/interfaces.md).
 STATUS_NAME = {"sim": "sim", "esp32": "esp32_devkit", "pico": "pico"}
 # Options for the virtual board's meter: 20 simulated seconds per wall second (fast ticks,
-# and the engine sleeps between events, so its sockets are served promptly).
-SIM_OPTIONS = {"speed": 20, "display": "none"}
+# and the engine sleeps between events, so its sockets are served promptly), starting two
+# minutes before midnight UTC on 2023-12-31, so the first half hour closes 6 s after power-on
+# and the local-port tests find a populated HH profile.
+SIM_OPTIONS = {"speed": 20, "display": "none", "start_utc": 757382400 - 120}
 
 MPREMOTE_TIMEOUT_S = 30
 DEPLOY_TIMEOUT_S = 300
