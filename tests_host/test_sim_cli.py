@@ -143,3 +143,62 @@ def test_bad_option_values_exit_nonzero_naming_the_problem(args, message):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr
     assert proc.stdout == ""
+
+
+def _children(pid):
+    """PIDs whose parent is `pid` (Linux /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_terminating_the_sim_stops_the_board_too():
+    # A supervisor (tools/bench_port.py, a test, systemd) stops `tools/sim.py` with SIGTERM:
+    # the MicroPython process running the meter must end with it, not stay up live and
+    # holding its ports.
+    import signal
+    import time
+
+    micropython_or_skip()
+    proc = subprocess.Popen(
+        [sys.executable, SIM, "--dlms-port", "0", "--hdlc-port", "0", "--display", "none"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        board = []
+        deadline = time.monotonic() + 20
+        while not board and time.monotonic() < deadline:
+            time.sleep(0.1)
+            board = _children(proc.pid)
+        assert len(board) == 1, "the sim never started MicroPython"
+        time.sleep(1)  # the board is up and metering
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(board[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(board[0]), "MicroPython outlived tools/sim.py"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

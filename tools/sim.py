@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -217,12 +218,28 @@ def main(argv=None):
             "OpenESME virtual board: %g simulated days, speed %s, %d s metering window"
             % (args.days, args.speed, opts["tick_s"])
         )
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+
+    def stop_board(_signum, _frame):
+        # The board goes with its host: a terminated tools/sim.py must not leave MicroPython
+        # running (metering on, holding its TCP ports) with nobody to stop it.
+        proc.terminate()
+
+    signal.signal(signal.SIGTERM, stop_board)
+    signal.signal(signal.SIGHUP, stop_board)
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
-        rc = proc.returncode
+        rc = proc.wait()
     except KeyboardInterrupt:
+        # Ctrl-C went to the whole foreground group: the board stops by itself; wait for it.
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
         rc = 0
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         os.unlink(opts_path)
     if args.out:
         png = convert_display(args.out)
