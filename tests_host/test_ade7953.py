@@ -84,6 +84,12 @@ def test_ctrl_c_inside_a_chip_event_does_not_stop_the_windows(interp):
     assert r[5] == 2 + 3  # the cut CYCEND never counted; no event was doubled
 
 
+def test_a_lost_chip_select_edge_does_not_float_the_bus(interp):
+    # Seen in the HIL suite: after such a cut every AFE and FRAM read returned 0xFF
+    # (figures() gave 838,860 mV, VRMS 0xFFFFFF), the bus counting two devices selected.
+    assert run_scenario(interp, "sc_afe", "spi_lost_cs_edge") == ["1234", 0x80]
+
+
 def test_ctrl_c_inside_a_timer_expiry_re_arms_the_timer(interp):
     before, after = run_scenario(interp, "sc_afe", "timer_ctrl_c_in_callback")
     # Cut at 3 s, silent until restored at 6 s, then once a period again (7 s, 8 s).

@@ -122,10 +122,12 @@ class SPI:
         # bytes answered, mode and clock accepted]. The bulk paths are bound once here: fetching
         # a bound method per transfer would allocate (None when the model has no such path).
         self._devices = []
-        # The selection is tracked from the CS edges (how many devices are selected, and the
-        # one selected last), so a transfer finds its device without polling every CS pin.
-        self._n_selected = 0
-        self._selected_dev = None
+        # The selection is tracked from the CS edges (the devices whose CS is low), so a
+        # transfer finds its device without polling every CS pin. Each edge sets its device's
+        # membership (idempotent), and a transfer that finds the list inconsistent with the
+        # pins rebuilds it: a Ctrl-C landing between a CS pin's change and its notification
+        # (the virtual board's REPL) must not leave the bus floating for good.
+        self._selected_devs = []
         self.bytes_transferred = 0
         self.init(baudrate=baudrate, polarity=polarity, phase=phase, bits=bits, firstbit=firstbit)
 
@@ -160,19 +162,18 @@ class SPI:
             self._accepts(model),
         ]
         self._devices.append(dev)
+        selected = self._selected_devs
         if cs_pin.value() == 0:
-            self._n_selected += 1
-            self._selected_dev = dev
+            selected.append(dev)
 
         def on_cs(level, model=model, dev=dev):
             if level == 0:
-                self._n_selected += 1
-                self._selected_dev = dev
+                if dev not in selected:
+                    selected.append(dev)
                 model.spi_begin()
             else:
-                self._n_selected -= 1
-                if self._selected_dev is dev:
-                    self._selected_dev = self._find_selected()
+                if dev in selected:
+                    selected.remove(dev)
                 model.spi_end()
 
         cs_pin.watch(on_cs)
@@ -184,18 +185,24 @@ class SPI:
                 return dev[5]
         raise ValueError("model not attached to this bus")
 
-    def _find_selected(self):
+    def _resync(self):
+        """Rebuild the selection from the CS pins' levels."""
+        selected = self._selected_devs
+        while selected:
+            selected.pop()
         for dev in self._devices:
             if dev[0].value() == 0:
-                return dev
-        return None
+                selected.append(dev)
 
     def _selected(self):
         """The device entry of the one answering device, or None (floating MISO)."""
-        if self._n_selected != 1:
-            return None  # nobody, or bus contention: two devices selected, nobody answers
-        dev = self._selected_dev
-        if dev is None or not dev[6]:
+        selected = self._selected_devs
+        if len(selected) != 1 or selected[0][0].value() != 0:
+            self._resync()
+            if len(selected) != 1:
+                return None  # nobody, or bus contention: two devices selected, nobody answers
+        dev = selected[0]
+        if not dev[6]:
             return None
         return dev
 

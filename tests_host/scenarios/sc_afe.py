@@ -365,6 +365,29 @@ def ade_ctrl_c_in_cycend():
     return [cut, lost, flagged, served, (t.now_us() - t0) // 1000, m.cycends]
 
 
+def spi_lost_cs_edge():
+    """A Ctrl-C between a CS pin's change and the bus hearing of it (the virtual board's
+    REPL): the AFE's deselect is lost. The next FRAM transfer, and the AFE's own, still reach
+    their device (the bus rebuilds its selection from the pins), instead of floating."""
+    from hal.fram import MB85RS
+    from hal.sim.fram_model import MB85RSModel
+
+    t, g, m, d, pin = _ade_rig(G.Constant(KW))
+    d.begin()
+    spi = d._spi
+    fram_cs = Pin(15, Pin.OUT, value=1)
+    spi.attach(fram_cs, MB85RSModel("MB85RS2MT"))
+    fram = MB85RS(spi, fram_cs)
+    fram.write(0x100, b"\x12\x34")
+    afe_cs = d._cs
+    afe_cs(0)
+    afe_cs._level = 1  # the pin went high; its watchers never ran
+    buf = bytearray(2)
+    fram.readinto(0x100, buf)
+    version = d._read(0x702)
+    return [bytes(buf).hex(), version]
+
+
 def timer_ctrl_c_in_callback():
     """The same for a periodic Timer whose expiry was cut short before it re-armed."""
     t = SimTime()
