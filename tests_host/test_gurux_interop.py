@@ -138,8 +138,6 @@ def test_gurux_reads_clock_register_and_the_hh_profile(rig, interface):
         start = dtm.datetime.fromisoformat(rows[10][0])
         end = dtm.datetime.fromisoformat(rows[13][0])
         picked = s.rows_by_range(profile, start, end)
-        assert [[_utc(r[0]).isoformat()] + [int(v) for v in r[1:]] for r in picked] == rows[
-            10:14
-        ]
+        assert [[_utc(r[0]).isoformat()] + [int(v) for v in r[1:]] for r in picked] == rows[10:14]
     finally:
         s.close()
