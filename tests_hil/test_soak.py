@@ -65,6 +65,28 @@ def _malformed_apdu(rng, i):
     return bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 60)))  # anything at all
 
 
+def _session_garbage(rng, i):
+    """Bad APDU i in a wrapper frame. A garbage AARQ is refused and ends the association it
+    arrived in (so does a release): a valid AARQ goes first now and then, so the garbage keeps
+    reaching the service decoders rather than only the "not associated" answer."""
+    frame = _wrapped(_malformed_apdu(rng, i))
+    return _wrapped(AARQ_PUBLIC) + frame if i % 25 == 24 else frame
+
+
+def _send_batched(sock, frames):
+    """Send the frames in ~4 KB writes; -> how many were sent."""
+    batch = bytearray()
+    n = 0
+    for frame in frames:
+        batch += frame
+        n += 1
+        if len(batch) > 4096:
+            sock.sendall(batch)
+            batch = bytearray()
+    sock.sendall(batch)
+    return n
+
+
 def _drain(sock, counter):
     """Read whatever the meter answers until it closes, so its writes never back up."""
     try:
@@ -84,14 +106,7 @@ def test_ten_thousand_malformed_frames(board):
     before = board.status()
     sent = 0
     with socket.create_connection(("127.0.0.1", board.hdlc_port), timeout=30) as s:
-        batch = bytearray()
-        for i in range(10_000):
-            batch += _malformed_hdlc(rng, i)
-            if len(batch) > 4096:
-                s.sendall(batch)
-                batch = bytearray()
-            sent += 1
-        s.sendall(batch)
+        sent += _send_batched(s, (_malformed_hdlc(rng, i) for i in range(10_000)))
         time.sleep(1)
     # Malformed wrapper headers: each is answered by closing that connection only.
     for i in range(200):
@@ -116,19 +131,8 @@ def test_ten_thousand_malformed_frames(board):
     with socket.create_connection(("127.0.0.1", board.dlms_port), timeout=30) as s:
         reader = threading.Thread(target=_drain, args=(s, answered), daemon=True)
         reader.start()
-        batch = bytearray(_wrapped(AARQ_PUBLIC))
-        for i in range(3_000):
-            if i % 25 == 24:
-                # A garbage AARQ is refused and ends the association it arrived in (so does
-                # a release): associate again now and then, so the garbage keeps reaching
-                # the service decoders rather than only the "not associated" answer.
-                batch += _wrapped(AARQ_PUBLIC)
-            batch += _wrapped(_malformed_apdu(rng, i))
-            if len(batch) > 4096:
-                s.sendall(batch)
-                batch = bytearray()
-            sent += 1
-        s.sendall(batch)
+        s.sendall(_wrapped(AARQ_PUBLIC))
+        sent += _send_batched(s, (_session_garbage(rng, i) for i in range(3_000)))
         time.sleep(1)
         s.shutdown(socket.SHUT_WR)
         reader.join(20)

@@ -266,6 +266,19 @@ def _public(srv, sap=16, conn=None, password=None):
     return server_handle(srv, sap, aarq(1, mech, password=password), conn)
 
 
+def _associate_at(srv, sap):
+    """Open an association at level `sap`: 16 public, 17 LLS, 1 and 2 HLS-GMAC with their
+    own key sets (client IC starting at 1000 x sap). -> the cipher state, None unciphered."""
+    if sap == 16:
+        _public(srv)
+        return None
+    if sap == 17:
+        _public(srv, 17, password=b"12345678")
+        return None
+    ek, ak = (EK, AK) if sap == 1 else (EK2, AK2)
+    return hls_associate(srv, sap, ic=1000 * sap, ek=ek, ak=ak)[1]
+
+
 def server_handle(srv, sap, data, conn=None):
     return srv.handle(sap, 1, data, conn)
 
@@ -427,15 +440,7 @@ def read_everything_leaves_fram_identical():
     reads = 0
     results = {}
     for sap in (16, 17, 1, 2):
-        if sap == 16:
-            _public(srv)
-            cipher = None
-        elif sap == 17:
-            _public(srv, 17, password=b"12345678")
-            cipher = None
-        else:
-            k = (EK, AK) if sap == 1 else (EK2, AK2)
-            _aare, cipher, _act = hls_associate(srv, sap, ic=1000 * sap, ek=k[0], ak=k[1])
+        cipher = _associate_at(srv, sap)
         ok = 0
         for obj in srv.objects.order:
             for attr in range(1, len(obj.attrs) + 1):
@@ -908,15 +913,8 @@ def read_only_every_form(phases=1):
 
     identical_unciphered = None
     for sap in (16, 17, 1, 2):
-        if sap == 16:
-            _public(srv)
-            cipher = None
-        elif sap == 17:
-            _public(srv, 17, password=b"12345678")
-            cipher = None
-        else:
-            k = (EK, AK) if sap == 1 else (EK2, AK2)
-            _aare, cipher, _act = hls_associate(srv, sap, ic=1000 * sap, ek=k[0], ak=k[1])
+        cipher = _associate_at(srv, sap)
+        if cipher is not None:
             sent[sap] = 2  # the AARQ's IC and the reply_to_HLS ACTION's
         ok = 0
         n = 0
