@@ -310,3 +310,13 @@ def test_key_transfer_is_power_cut_safe(interp):
     assert r["reply"] == "c701c10000"
     assert r["bad"] == []  # never a mix, never the new keys with the old IC mark
     assert r["outcomes"] == {"old": 128, "new": 165}  # 293 cut points
+
+
+def test_a_new_object_plugs_in_without_touching_the_codec(interp):
+    # A Disconnect control declared in the test (class 70), added to the server's table.
+    r = run_scenario(interp, "sc_cosem", "plugged_in_object")
+    assert r["public_get"] == ["03ff", "1601"]  # output_state true, control_state 1
+    assert r["public_action"] == "c701c10300"  # action-response: read-write-denied
+    assert r["public_listed"] is True  # in the Association LN object list
+    assert r["operator_action"] == "c701c10000"  # success, under HLS as client 1
+    assert r["after"] == "0300" and r["calls"] == [1]  # disconnected, called once

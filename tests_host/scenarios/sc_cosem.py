@@ -288,6 +288,7 @@ LN_AI = bytes((1, 0, 1, 8, 0, 255))
 LN_HH = bytes((1, 0, 99, 1, 0, 255))
 LN_SEC = bytes((0, 0, 99, 98, 1, 255))
 LN_MPAN = bytes((1, 0, 0, 0, 2, 255))
+LN_ASSOC = bytes((0, 0, 40, 0, 0, 255))
 
 
 def services_and_access():
@@ -1325,4 +1326,56 @@ def keywrap_kats():
         except ValueError:
             errors.append("ValueError")
     out["errors"] = errors
+    return out
+
+
+def plugged_in_object():
+    """Issue 5 deliverable 3: a new object plugs in by declaring itself, without touching the
+    codec. A Disconnect control (Blue Book class 70: attribute 2 output_state boolean, 3
+    control_state enum; methods 1 remote_disconnect, 2 remote_reconnect), as the supply
+    issue will add it: readable by the public client, its methods owned by the operator level.
+    Everything below goes through the unchanged server: GET, ACTION with rights, the object
+    list of the Association LN."""
+    from firmware.cosem import apdu
+    from firmware.cosem import objects as cobj
+    from firmware.cosem.association import OPERATOR, PUBLIC
+
+    class DisconnectControl(cobj.CosemObject):
+        class_id = 70
+        version = 1
+
+        def __init__(self):
+            attrs = ((PUBLIC, cobj.NEVER), (PUBLIC, cobj.NEVER), (PUBLIC, cobj.NEVER))
+            super().__init__("0-0:96.3.10.255", attrs, methods=(OPERATOR, OPERATOR))
+            self.connected = True
+            self.calls = []
+
+        def get(self, attr, ctx, selector, param):
+            if attr == 2:
+                return (axdr.BOOLEAN, self.connected)
+            if attr == 3:
+                return (axdr.ENUM, 1 if self.connected else 0)  # connected / disconnected
+            return super().get(attr, ctx, selector, param)
+
+        def action(self, method, param, ctx):
+            if method not in (1, 2) or param is None or param[0] != axdr.INTEGER:
+                return apdu.DAR_TYPE_UNMATCHED, None
+            self.calls.append(method)
+            self.connected = method == 2
+            return apdu.DAR_SUCCESS, None
+
+    m = _filled_meter(5)
+    srv = CosemServer(m, rng=lambda n: b"S" * n)
+    dc = srv.objects.add(DisconnectControl())
+    ln = dc.ln
+    disconnect = bytes((0xC3, 1, 0xC1, 0, 70)) + ln + bytes((1, 1, axdr.INTEGER, 0))
+    out = {}
+    _public(srv)
+    out["public_get"] = [_h(get_all(srv, 16, get_req(70, ln, a))[1]) for a in (2, 3)]
+    out["public_action"] = _h(srv.handle(16, 1, disconnect))
+    out["public_listed"] = _h(ln) in _h(get_all(srv, 16, get_req(15, LN_ASSOC, 2))[1])
+    cipher = _associate_at(srv, 1)
+    out["operator_action"] = _h(_send(srv, 1, disconnect, None, cipher))
+    out["after"] = _h(get_all(srv, 1, get_req(70, ln, 2), cipher=cipher)[1])
+    out["calls"] = dc.calls
     return out
