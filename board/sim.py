@@ -226,6 +226,8 @@ class SimBoard:
         self._truth_before = None  # AFE truth counts of earlier power-ups (the model restarts)
         self.lost_at_cuts = [[0, 0, 0, 0] for _ in range(phases)]  # unread at power cuts
         self._lcd_frames_shown = 0
+        self._status_row = 0  # terminal row of the "sim time" line under the frame
+        self._status_shown_s = -1
         self.heap_mark = 0
         self.last_app = None
         Pin = machine.Pin
@@ -537,14 +539,24 @@ class SimBoard:
 
     def _render_terminal(self):
         model = self.lcd_model
-        if model is None or model.bytes_in == self._lcd_frames_shown:
+        if model is None:
             return
-        self._lcd_frames_shown = model.bytes_in
-        from hal.sim.render import to_terminal
+        now_s = self.now_s()
+        status = "sim time %d s  (Ctrl-C to stop)" % now_s
+        if model.bytes_in != self._lcd_frames_shown:
+            self._lcd_frames_shown = model.bytes_in
+            from hal.sim.render import to_terminal
 
-        # Cursor home + the frame: the display redraws in place.
-        print("\x1b[H\x1b[2J" + to_terminal(model.pixels()))
-        print("sim time %d s  (Ctrl-C to stop)" % self.now_s())
+            # Cursor home + the frame: the display redraws in place.
+            frame = to_terminal(model.pixels())
+            self._status_row = frame.count("\n") + 2
+            print("\x1b[H\x1b[2J" + frame)
+            print(status)
+        elif now_s != self._status_shown_s and self._status_row:
+            # The LCD only gets bytes when a line of it changes (the screen redraws what
+            # changed): keep the time line below it going every simulated second anyway.
+            print("\x1b[%d;1H%s\x1b[K" % (self._status_row, status))
+        self._status_shown_s = now_s
 
     def _write_outputs(self, app):
         if self.opts["fram_image"]:
