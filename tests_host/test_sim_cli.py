@@ -202,3 +202,28 @@ def test_terminating_the_sim_stops_the_board_too():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_terminal_display_runs_live_with_its_clock_line():
+    # `make sim` shows the LCD in the terminal and a sim-time line under it that moves every
+    # simulated second, even while the LCD itself has nothing new to show.
+    import re
+
+    micropython_or_skip()
+    r = _sim(
+        "--days",
+        "0.0005",  # 43.2 simulated seconds
+        "--speed",
+        "20",
+        "--display",
+        "terminal",
+        "--dlms-port",
+        "0",
+        "--hdlc-port",
+        "0",
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    seconds = [int(s) for s in re.findall(r"sim time (\d+) s", r.stdout)]
+    assert seconds == sorted(seconds) and len(set(seconds)) >= 40
+    assert "\u2502" in r.stdout  # the frame of the LCD, in half-block characters
