@@ -226,13 +226,10 @@ class RecordPair:
         self._st = array("H", [0xFFFF, 0xFFFF])
         # What each copy holds on the FRAM (magic, seq, payload, CRC), as last written and
         # verified or loaded: a commit then writes only the bytes that differ (issue 3: at most
-        # 64 bytes per tick), as runs staged through a small buffer whose views of every length
-        # are made here (slicing at commit time would allocate).
+        # 64 bytes per tick), as runs staged through the store's small buffer (Store.stage:
+        # one for all records, a commit never runs inside another).
         self._shadow = (bytearray(size), bytearray(size))
         self._shadow_ok = bytearray(2)
-        self._stage = bytearray(_RUN_MAX)
-        stage = memoryview(self._stage)
-        self._stage_views = [stage[0:m] for m in range(_RUN_MAX + 1)]
         self.cur = -1  # copy holding the current payload: 0 = A, 1 = B, -1 none
         self.seq = 0
         self.state = BLANK
@@ -310,8 +307,9 @@ class RecordPair:
         while k < n:
             end = _run_end(new, shadow, at, k, n)
             m = end - k
-            _copy(self._stage, 0, new, k, m)
-            self.store.write(addr + k, self._stage_views[m])
+            store = self.store
+            _copy(store.stage, 0, new, k, m)
+            store.write(addr + k, store.stage_views[m])
             k = _first_difference(new, shadow, at, end, n)
 
     def _remember(self, i):
@@ -391,6 +389,12 @@ class Store:
 
     def __init__(self, fram, migrations=None):
         self.fram = fram
+        # The staging buffer of RecordPair._write_changes, shared by every record (commits run
+        # one at a time, never from an ISR), with its views of every length made here:
+        # slicing at commit time would allocate, and 17 views per record cost ~6 KB of heap.
+        self.stage = bytearray(_RUN_MAX)
+        stage = memoryview(self.stage)
+        self.stage_views = [stage[0:m] for m in range(_RUN_MAX + 1)]
         self.geo = layout.Geometry(fram.size)
         g = self.geo
         self.migrations = MIGRATIONS if migrations is None else migrations
