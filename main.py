@@ -40,11 +40,11 @@ def run():
         try:
             meter = app.main(hw)
         except KeyboardInterrupt:
-            log(
-                "meter stopped by keyboard interrupt; firmware.app.resume() restarts it "
-                "(the watchdog resets the board in %d min otherwise)"
-                % (app.SERVICE_HOLD_MS // 60000)
-            )
+            held_ms = app.service_hold_left_ms()
+            note = ""
+            if held_ms > 0:
+                note = " (or the watchdog resets the board in %d min)" % (held_ms // 60000)
+            log("meter stopped by keyboard interrupt; firmware.app.resume() restarts it" + note)
             return None
         except Exception as exc:  # noqa: BLE001 - any escape is a crash: log it, then reset
             _record_crash(exc)

@@ -269,6 +269,11 @@ def hold_for_service(ms=SERVICE_HOLD_MS):
         _app.hold_for_service(ms)
 
 
+def service_hold_left_ms():
+    """How long the watchdog is still fed at the REPL (0: not held, or it never started)."""
+    return _app._service_left_ms if _app is not None else 0
+
+
 def resume():
     """Restart the meter loop with its state intact (after a keyboard interrupt)."""
     _app.end_service_hold()
