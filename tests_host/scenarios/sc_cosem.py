@@ -105,6 +105,22 @@ def get_req(cid, ln, attr, invoke=0xC1, sel=None):
     return b + b"\x01" + bytes((sel[0],)) + axdr.encode(sel[1], 256)
 
 
+def _entry_sel(fe, te, fv, tv):
+    """Selective access by entry (selector 2): entries fe..te (0 = last), columns fv..tv."""
+    return (
+        2,
+        (
+            axdr.STRUCTURE,
+            [
+                (axdr.DOUBLE_LONG_UNSIGNED, fe),
+                (axdr.DOUBLE_LONG_UNSIGNED, te),
+                (axdr.LONG_UNSIGNED, fv),
+                (axdr.LONG_UNSIGNED, tv),
+            ],
+        ),
+    )
+
+
 def get_all(server, sap, req, conn=None, cipher=None):
     """GET with block reassembly -> (kind, value bytes or DAR int, blocks)."""
     resp = _send(server, sap, req, conn, cipher)
@@ -334,16 +350,7 @@ def services_and_access():
     out["hh_rows"] = len(axdr.decode_all(data)[1])
     out["hh_blocks"] = blocks
     out["hh_entries"] = _h(get_all(srv, 17, get_req(7, LN_HH, 7))[1])
-    sel = (
-        axdr.STRUCTURE,
-        [
-            (axdr.DOUBLE_LONG_UNSIGNED, 2),
-            (axdr.DOUBLE_LONG_UNSIGNED, 3),
-            (axdr.LONG_UNSIGNED, 3),
-            (axdr.LONG_UNSIGNED, 4),
-        ],
-    )
-    k, d, _b = get_all(srv, 17, get_req(7, LN_HH, 2, sel=(2, sel)))
+    k, d, _b = get_all(srv, 17, get_req(7, LN_HH, 2, sel=_entry_sel(2, 3, 3, 4)))
     out["by_entry"] = axdr.decode_all(d)[1]
     out["set_reader"] = _h(
         srv.handle(17, 1, bytes.fromhex("c101c100010100000002ff0200") + b"\x09\x03abc")
@@ -447,20 +454,7 @@ def read_everything_leaves_fram_identical():
             for attr in range(1, len(obj.attrs) + 1):
                 sels = [None]
                 if 2 in obj.selectors(attr):
-                    sels.append(
-                        (
-                            2,
-                            (
-                                axdr.STRUCTURE,
-                                [
-                                    (axdr.DOUBLE_LONG_UNSIGNED, 1),
-                                    (axdr.DOUBLE_LONG_UNSIGNED, 0),
-                                    (axdr.LONG_UNSIGNED, 1),
-                                    (axdr.LONG_UNSIGNED, 0),
-                                ],
-                            ),
-                        )
-                    )
+                    sels.append(_entry_sel(1, 0, 1, 0))
                 for sel in sels:
                     kind, v, _bl = get_all(
                         srv, sap, get_req(obj.class_id, obj.ln, attr, sel=sel), None, cipher
@@ -600,16 +594,7 @@ def hdlc_rnr():
     run(hdlc.u_control(hdlc.SNRM))
     run(hdlc.i_control(0, 0), hdlc.LLC_REQUEST + aarq(1))
     # HH profile entries 1..6, all columns: about 240 bytes -> two segments at 128.
-    sel = (
-        axdr.STRUCTURE,
-        [
-            (axdr.DOUBLE_LONG_UNSIGNED, 1),
-            (axdr.DOUBLE_LONG_UNSIGNED, 6),
-            (axdr.LONG_UNSIGNED, 1),
-            (axdr.LONG_UNSIGNED, 0),
-        ],
-    )
-    req = get_req(7, LN_HH, 2, sel=(2, sel))
+    req = get_req(7, LN_HH, 2, sel=_entry_sel(1, 6, 1, 0))
     first = run(hdlc.i_control(1, 1), hdlc.LLC_REQUEST + req)
     out["first"] = [hdlc.describe_control(bytes.fromhex(f)[5]) for f in first]
     out["rnr_poll"] = run(hdlc.s_control(hdlc.RNR, 2, 1))
@@ -840,21 +825,6 @@ def _col_def(col):
             (axdr.INTEGER, col[2]),
             (axdr.LONG_UNSIGNED, 0),
         ],
-    )
-
-
-def _entry_sel(fe, te, fv, tv):
-    return (
-        2,
-        (
-            axdr.STRUCTURE,
-            [
-                (axdr.DOUBLE_LONG_UNSIGNED, fe),
-                (axdr.DOUBLE_LONG_UNSIGNED, te),
-                (axdr.LONG_UNSIGNED, fv),
-                (axdr.LONG_UNSIGNED, tv),
-            ],
-        ),
     )
 
 
