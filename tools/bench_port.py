@@ -25,8 +25,11 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _HERE)
+sys.path.append(os.path.join(_HERE, "hal", "sim", "cpython"))  # `micropython` stand-in, last
 
+from firmware.cosem.axdr import decode_length  # noqa: E402
 from tools.mpenv import ROOT  # noqa: E402
 
 CLIENT_SAP = 16
@@ -75,14 +78,6 @@ def get_request(class_id, obis, attribute):
     return bytes((0xC0, 1, 0xC1)) + class_id.to_bytes(2, "big") + obis + bytes((attribute, 0))
 
 
-def _axdr_length(buf, pos):
-    first = buf[pos]
-    if first < 0x80:
-        return first, pos + 1
-    n = first & 0x7F
-    return int.from_bytes(buf[pos + 1 : pos + 1 + n], "big"), pos + 1 + n
-
-
 def get_all(sock, request):
     """GET with block transfer -> (A-XDR data, blocks). Raises PortError on a refusal."""
     reply = exchange(sock, request)
@@ -99,7 +94,7 @@ def get_all(sock, request):
         block = reply[4:8]
         if reply[8] != 0:
             raise PortError("data-access-result %d in block %d" % (reply[9], blocks))
-        n, pos = _axdr_length(reply, 9)
+        n, pos = decode_length(reply, 9, len(reply))
         data += reply[pos : pos + n]
         blocks += 1
         if last:
@@ -110,7 +105,7 @@ def get_all(sock, request):
 def _array_count(data):
     if not data or data[0] != 0x01:
         raise PortError("the profile buffer is not an array")
-    return _axdr_length(data, 1)[0]
+    return decode_length(data, 1, len(data))[0]
 
 
 def associate(sock):

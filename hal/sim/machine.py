@@ -188,8 +188,7 @@ class SPI:
     def _resync(self):
         """Rebuild the selection from the CS pins' levels."""
         selected = self._selected_devs
-        while selected:
-            selected.pop()
+        selected.clear()
         for dev in self._devices:
             if dev[0].value() == 0:
                 selected.append(dev)

@@ -779,19 +779,19 @@ def hls_lockout():
     out["c17_unaffected"] = _h(_public(srv, 17, password=b"12345678"))[:40]
     # Client 2: four failures, a success (count back to 0), then five: locked.
     counts2 = []
-    for i in range(4):
-        if i % 2:
-            wrong_stoc(2)
-        else:
-            wrong_keys(2)
-        counts2.append(sec.failures(2))
+
+    def fail_c2(times):
+        # Alternate the two ways to fail: wrong keys, then a wrong f(StoC).
+        for i in range(times):
+            if i % 2:
+                wrong_stoc(2)
+            else:
+                wrong_keys(2)
+            counts2.append(sec.failures(2))
+
+    fail_c2(4)
     out["c2_success_clears"] = [right(2), sec.failures(2)]
-    for i in range(5):
-        if i % 2:
-            wrong_stoc(2)
-        else:
-            wrong_keys(2)
-        counts2.append(sec.failures(2))
+    fail_c2(5)
     out["c2_counts"] = counts2
     out["c2_locked"] = sec.locked(2)
     out["c2_right_while_locked"] = right(2)
